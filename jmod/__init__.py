@@ -1,0 +1,31 @@
+"""jmod: PyTorch's ``torch.nn`` programming model on JAX.
+
+A model is a stateful ``jmod.nn.Module``; calling it runs ``__call__`` -> hooks ->
+``forward``; its parameters, persistent and non-persistent buffers are kept as
+separate pytrees; ``jmod.jit`` compiles training steps that mutate modules and
+optimizers, and ``jmod.grad`` differentiates with respect to a module's parameters.
+"""
+
+from jmod import nn as nn
+from jmod._src.random import (
+    Generator as Generator,
+    bernoulli as bernoulli,
+    fork_rng as fork_rng,
+    get_rng_state as get_rng_state,
+    initial_seed as initial_seed,
+    manual_seed as manual_seed,
+    multinomial as multinomial,
+    normal as normal,
+    rand as rand,
+    rand_like as rand_like,
+    randint as randint,
+    randn as randn,
+    randn_like as randn_like,
+    randperm as randperm,
+    seed as seed,
+    set_rng_state as set_rng_state,
+)
+
+__version__ = "0.1.0"
+
+from jmod import func as func  # noqa: E402

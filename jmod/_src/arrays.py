@@ -1,0 +1,63 @@
+"""Recognising and converting the array types a torch user hands to jmod."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = ["is_jax_array", "is_array_like", "to_jax", "typename", "is_tracer"]
+
+Tracer = jax.core.Tracer
+
+
+def is_jax_array(x: Any) -> bool:
+    """True for concrete ``jax.Array``s and for tracers (which subclass it virtually)."""
+    return isinstance(x, jax.Array)
+
+
+def is_tracer(x: Any) -> bool:
+    return isinstance(x, Tracer)
+
+
+def _is_torch_tensor(x: Any) -> bool:
+    # Checked by name so that torch is never imported by jmod itself.
+    t = type(x)
+    return t.__module__.startswith("torch") and hasattr(x, "detach") and hasattr(x, "numpy")
+
+
+def is_array_like(x: Any) -> bool:
+    """Arrays jmod accepts as parameter or buffer values: jax, NumPy and torch arrays."""
+    return isinstance(x, (jax.Array, np.ndarray, np.generic)) or _is_torch_tensor(x)
+
+
+def to_jax(x: Any, dtype: Any = None) -> jax.Array:
+    """Convert a jax/NumPy array, torch tensor or Python scalar to a ``jax.Array``.
+
+    Torch tensors are read through NumPy (``detach().cpu()`` first), so weights from a
+    torch ``state_dict()`` load without the caller converting them. bfloat16 tensors,
+    which NumPy cannot hold, go through float32.
+    """
+    if isinstance(x, jax.Array):
+        return x if dtype is None else x.astype(dtype)
+    if _is_torch_tensor(x):
+        t = x.detach().cpu()
+        if str(t.dtype) == "torch.bfloat16":
+            arr = jnp.asarray(t.float().numpy(), dtype=jnp.bfloat16)
+        else:
+            arr = jnp.asarray(t.numpy())
+        return arr if dtype is None else arr.astype(dtype)
+    return jnp.asarray(x, dtype=dtype)
+
+
+def typename(x: Any) -> str:
+    """torch.typename-style name used in error messages."""
+    if isinstance(x, jax.Array):
+        return "jax.Array"
+    t = type(x)
+    module = t.__module__
+    if module in ("builtins", "__builtin__", None):
+        return t.__qualname__
+    return f"{module}.{t.__qualname__}"

@@ -1,0 +1,1 @@
+"""Implementations behind ``jmod.nn.functional``, one file per layer family."""

@@ -1,0 +1,301 @@
+"""``torch.nn.init`` on JAX arrays: the same names, formulas and distributions.
+
+JAX arrays are immutable, so each ``*_`` function *returns* the new array. When the
+array given was read from a module's parameter (``m.weight``, a value of
+``named_parameters()``...), that parameter is updated too, so torch's in-place idiom
+works as written::
+
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+An array that belongs to no module is left as it is; use the returned value.
+Random draws come from jmod's global generator (``jmod.manual_seed``) or the
+``generator`` argument.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from jmod._src.random import Generator, next_key
+from jmod.nn.parameter import owner_of
+
+__all__ = [
+    "calculate_gain",
+    "uniform_",
+    "normal_",
+    "trunc_normal_",
+    "constant_",
+    "ones_",
+    "zeros_",
+    "eye_",
+    "dirac_",
+    "xavier_uniform_",
+    "xavier_normal_",
+    "kaiming_uniform_",
+    "kaiming_normal_",
+    "orthogonal_",
+    "sparse_",
+]
+
+
+def _update(tensor: Any, new: jax.Array) -> jax.Array:
+    """Write ``new`` into the parameter ``tensor`` was read from (if any) and return it."""
+    slot = owner_of(tensor)
+    if slot is not None:
+        old = slot.data
+        sharding = getattr(old, "sharding", None)
+        if sharding is not None and getattr(new, "sharding", None) != sharding:
+            new = jax.device_put(new, sharding)
+        slot.data = new
+        return slot._note_read()
+    return new
+
+
+def _no_op_if_empty(tensor: Any) -> bool:
+    if 0 in jnp.shape(tensor):
+        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=3)
+        return True
+    return False
+
+
+def _dtype(tensor: Any) -> Any:
+    dt = jnp.result_type(tensor)
+    return dt if jnp.issubdtype(dt, jnp.floating) else jnp.float32
+
+
+def calculate_gain(nonlinearity: str, param: int | float | None = None) -> float:
+    r"""Return the recommended gain for a nonlinearity (torch's table).
+
+    ============ ==========================================
+    linear/conv  :math:`1`
+    sigmoid      :math:`1`
+    tanh         :math:`\frac{5}{3}`
+    relu         :math:`\sqrt{2}`
+    leaky_relu   :math:`\sqrt{\frac{2}{1 + \text{slope}^2}}`
+    selu         :math:`\frac{3}{4}`
+    ============ ==========================================
+
+    Examples:
+        >>> from jmod import nn
+        >>> round(nn.init.calculate_gain("leaky_relu", 0.2), 4)
+        1.3868
+    """
+    linear_fns = ["linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"]
+    if nonlinearity in linear_fns or nonlinearity == "sigmoid":
+        return 1
+    elif nonlinearity == "tanh":
+        return 5.0 / 3
+    elif nonlinearity == "relu":
+        return math.sqrt(2.0)
+    elif nonlinearity == "leaky_relu":
+        if param is None:
+            negative_slope = 0.01
+        elif not isinstance(param, bool) and isinstance(param, int) or isinstance(param, float):
+            negative_slope = param
+        else:
+            raise ValueError(f"negative_slope {param} not a valid number")
+        return math.sqrt(2.0 / (1 + negative_slope**2))
+    elif nonlinearity == "selu":
+        return 3.0 / 4
+    else:
+        raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
+
+
+def _calculate_fan_in_and_fan_out(tensor: Any) -> tuple[int, int]:
+    shape = jnp.shape(tensor)
+    if len(shape) < 2:
+        raise ValueError("Fan in and fan out can not be computed for tensor with fewer than 2 dimensions")
+    num_input_fmaps = shape[1]
+    num_output_fmaps = shape[0]
+    receptive_field_size = 1
+    for s in shape[2:]:
+        receptive_field_size *= s
+    return num_input_fmaps * receptive_field_size, num_output_fmaps * receptive_field_size
+
+
+def _calculate_correct_fan(tensor: Any, mode: str) -> int:
+    mode = mode.lower()
+    valid_modes = ["fan_in", "fan_out"]
+    if mode not in valid_modes:
+        raise ValueError(f"Mode {mode} not supported, please use one of {valid_modes}")
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    return fan_in if mode == "fan_in" else fan_out
+
+
+def uniform_(tensor: Any, a: float = 0.0, b: float = 1.0, generator: Generator | None = None) -> jax.Array:
+    r"""Fill with values from :math:`\mathcal{U}(a, b)`.
+
+    Examples:
+        >>> import jax.numpy as jnp, jmod
+        >>> from jmod import nn
+        >>> w = nn.init.uniform_(jnp.empty((3, 5)))
+        >>> bool((w >= 0).all() and (w < 1).all())
+        True
+    """
+    shape = jnp.shape(tensor)
+    new = jax.random.uniform(next_key(generator), shape, _dtype(tensor), minval=a, maxval=b)
+    return _update(tensor, new)
+
+
+def normal_(tensor: Any, mean: float = 0.0, std: float = 1.0, generator: Generator | None = None) -> jax.Array:
+    r"""Fill with values from :math:`\mathcal{N}(\text{mean}, \text{std}^2)`."""
+    dt = _dtype(tensor)
+    new = (mean + std * jax.random.normal(next_key(generator), jnp.shape(tensor), dt)).astype(dt)
+    return _update(tensor, new)
+
+
+def trunc_normal_(
+    tensor: Any,
+    mean: float = 0.0,
+    std: float = 1.0,
+    a: float = -2.0,
+    b: float = 2.0,
+    generator: Generator | None = None,
+) -> jax.Array:
+    r"""Fill with values from a normal :math:`\mathcal{N}(\text{mean}, \text{std}^2)` truncated to
+    :math:`[a, b]` (bounds in absolute units, as in torch)."""
+    dt = _dtype(tensor)
+    lower = (a - mean) / std
+    upper = (b - mean) / std
+    z = jax.random.truncated_normal(next_key(generator), lower, upper, jnp.shape(tensor), jnp.float32)
+    new = jnp.clip(mean + std * z, a, b).astype(dt)
+    return _update(tensor, new)
+
+
+def constant_(tensor: Any, val: float) -> jax.Array:
+    r"""Fill with the value ``val``."""
+    return _update(tensor, jnp.full(jnp.shape(tensor), val, jnp.result_type(tensor)))
+
+
+def ones_(tensor: Any) -> jax.Array:
+    r"""Fill with ones."""
+    return _update(tensor, jnp.ones(jnp.shape(tensor), jnp.result_type(tensor)))
+
+
+def zeros_(tensor: Any) -> jax.Array:
+    r"""Fill with zeros."""
+    return _update(tensor, jnp.zeros(jnp.shape(tensor), jnp.result_type(tensor)))
+
+
+def eye_(tensor: Any) -> jax.Array:
+    r"""Fill a 2-D array with the identity matrix."""
+    shape = jnp.shape(tensor)
+    if len(shape) != 2:
+        raise ValueError("Only tensors with 2 dimensions are supported")
+    return _update(tensor, jnp.eye(*shape, dtype=jnp.result_type(tensor)))
+
+
+def dirac_(tensor: Any, groups: int = 1) -> jax.Array:
+    r"""Fill a {3, 4, 5}-D array with the Dirac delta (identity-preserving convolution)."""
+    shape = jnp.shape(tensor)
+    dimensions = len(shape)
+    if dimensions not in [3, 4, 5]:
+        raise ValueError("Only tensors with 3, 4, or 5 dimensions are supported")
+    if shape[0] % groups != 0:
+        raise ValueError("dim 0 must be divisible by groups")
+    out_chans_per_grp = shape[0] // groups
+    min_dim = min(out_chans_per_grp, shape[1])
+    new = jnp.zeros(shape, jnp.result_type(tensor))
+    centre = tuple(s // 2 for s in shape[2:])
+    for g in range(groups):
+        for d in range(min_dim):
+            new = new.at[(g * out_chans_per_grp + d, d, *centre)].set(1)
+    return _update(tensor, new)
+
+
+def xavier_uniform_(tensor: Any, gain: float = 1.0, generator: Generator | None = None) -> jax.Array:
+    r"""Glorot uniform: :math:`\mathcal{U}(-a, a)`, :math:`a = \text{gain}\sqrt{6/(\text{fan\_in}+\text{fan\_out})}`."""
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
+    a = math.sqrt(3.0) * std
+    return uniform_(tensor, -a, a, generator)
+
+
+def xavier_normal_(tensor: Any, gain: float = 1.0, generator: Generator | None = None) -> jax.Array:
+    r"""Glorot normal: :math:`\mathcal{N}(0, \text{std}^2)`, :math:`\text{std} = \text{gain}\sqrt{2/(\text{fan\_in}+\text{fan\_out})}`."""
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
+    return normal_(tensor, 0.0, std, generator)
+
+
+def kaiming_uniform_(
+    tensor: Any,
+    a: float = 0,
+    mode: str = "fan_in",
+    nonlinearity: str = "leaky_relu",
+    generator: Generator | None = None,
+) -> jax.Array:
+    r"""He uniform: :math:`\mathcal{U}(-b, b)`, :math:`b = \text{gain}\sqrt{3/\text{fan\_mode}}`.
+
+    ``Linear`` and ``Conv`` layers use ``a=sqrt(5)`` for their default weights, as in torch.
+    """
+    if _no_op_if_empty(tensor):
+        return tensor
+    fan = _calculate_correct_fan(tensor, mode)
+    gain = calculate_gain(nonlinearity, a)
+    std = gain / math.sqrt(fan)
+    bound = math.sqrt(3.0) * std
+    return uniform_(tensor, -bound, bound, generator)
+
+
+def kaiming_normal_(
+    tensor: Any,
+    a: float = 0,
+    mode: str = "fan_in",
+    nonlinearity: str = "leaky_relu",
+    generator: Generator | None = None,
+) -> jax.Array:
+    r"""He normal: :math:`\mathcal{N}(0, \text{std}^2)`, :math:`\text{std} = \text{gain}/\sqrt{\text{fan\_mode}}`."""
+    if _no_op_if_empty(tensor):
+        return tensor
+    fan = _calculate_correct_fan(tensor, mode)
+    gain = calculate_gain(nonlinearity, a)
+    std = gain / math.sqrt(fan)
+    return normal_(tensor, 0.0, std, generator)
+
+
+def orthogonal_(tensor: Any, gain: float = 1, generator: Generator | None = None) -> jax.Array:
+    r"""Fill with a (semi-)orthogonal matrix (Saxe et al. 2013), scaled by ``gain``."""
+    shape = jnp.shape(tensor)
+    if len(shape) < 2:
+        raise ValueError("Only tensors with 2 or more dimensions are supported")
+    if 0 in shape:
+        return tensor
+    rows = shape[0]
+    cols = math.prod(shape) // rows
+    flattened = jax.random.normal(next_key(generator), (rows, cols), jnp.float32)
+    if rows < cols:
+        flattened = flattened.T
+    q, r = jnp.linalg.qr(flattened)
+    d = jnp.diag(r)
+    q = q * jnp.sign(d)
+    if rows < cols:
+        q = q.T
+    new = (gain * q.reshape(shape)).astype(_dtype(tensor))
+    return _update(tensor, new)
+
+
+def sparse_(tensor: Any, sparsity: float, std: float = 0.01, generator: Generator | None = None) -> jax.Array:
+    r"""Fill a 2-D array as a sparse matrix: each column has ``ceil(sparsity * rows)``
+    zeros, other entries from :math:`\mathcal{N}(0, \text{std}^2)`."""
+    shape = jnp.shape(tensor)
+    if len(shape) != 2:
+        raise ValueError("Only tensors with 2 dimensions are supported")
+    rows, cols = shape
+    num_zeros = int(math.ceil(sparsity * rows))
+    dt = _dtype(tensor)
+    values = std * jax.random.normal(next_key(generator), shape, dt)
+    keys = jax.random.split(next_key(generator), cols)
+    perms = jax.vmap(lambda k: jax.random.permutation(k, rows))(keys)  # (cols, rows)
+    zero_rows = perms[:, :num_zeros]
+    mask = jnp.ones(shape, bool)
+    col_idx = jnp.repeat(jnp.arange(cols), num_zeros)
+    mask = mask.at[zero_rows.reshape(-1), col_idx].set(False)
+    return _update(tensor, jnp.where(mask, values, 0).astype(dt))

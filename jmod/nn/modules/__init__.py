@@ -1,0 +1,14 @@
+"""The layer classes of ``jmod.nn`` (one family per file, as in torch)."""
+
+from jmod.nn.modules.container import (
+    Container as Container,
+    ModuleDict as ModuleDict,
+    ModuleList as ModuleList,
+    ParameterDict as ParameterDict,
+    ParameterList as ParameterList,
+    Sequential as Sequential,
+)
+from jmod.nn.modules.linear import Bilinear as Bilinear, Identity as Identity, Linear as Linear
+from jmod.nn.modules.module import Module as Module
+
+__all__ = [name for name in dir() if not name.startswith("_") and name[0].isupper()]

@@ -1,0 +1,157 @@
+"""Linear layers: Identity, Linear, Bilinear (``torch/nn/modules/linear.py``)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from jmod._src.functional import linear as F
+from jmod.nn import init
+from jmod.nn.modules.module import Module
+from jmod.nn.parameter import Parameter
+
+__all__ = ["Identity", "Linear", "Bilinear"]
+
+
+class Identity(Module):
+    r"""A placeholder that returns its input; constructor arguments are ignored.
+
+    Shape:
+        - Input: :math:`(*)`, any shape.
+        - Output: :math:`(*)`, the input itself.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from jmod import nn
+        >>> nn.Identity(54, unused="x")(jnp.ones(3)).shape
+        (3,)
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+
+    def forward(self, input: Any) -> Any:
+        return input
+
+
+class Linear(Module):
+    r"""Apply an affine map :math:`y = xA^T + b`.
+
+    Args:
+        in_features: size of each input sample.
+        out_features: size of each output sample.
+        bias: if ``False``, the layer has no additive bias.
+        dtype: parameter dtype (default float32).
+
+    Shape:
+        - Input: :math:`(*, H_{in})` with :math:`H_{in} = \text{in\_features}`.
+        - Output: :math:`(*, H_{out})` with :math:`H_{out} = \text{out\_features}`.
+
+    Attributes:
+        weight: shape ``(out_features, in_features)``, initialised from
+            :math:`\mathcal{U}(-\sqrt{k}, \sqrt{k})`, :math:`k = 1/\text{in\_features}`
+            (kaiming-uniform with ``a=sqrt(5)``, as torch).
+        bias: shape ``(out_features,)``, from :math:`\mathcal{U}(-\sqrt{k}, \sqrt{k})`.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from jmod import nn
+        >>> m = nn.Linear(20, 30)
+        >>> m(jnp.ones((128, 20))).shape
+        (128, 30)
+        >>> m
+        Linear(in_features=20, out_features=30, bias=True)
+    """
+
+    __constants__ = ["in_features", "out_features"]
+    in_features: int
+    out_features: int
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device: Any = None, dtype: Any = None) -> None:
+        super().__init__()
+        self.in_features = in_features
+        self.out_features = out_features
+        dtype = dtype or jnp.float32
+        self.weight = Parameter(jnp.empty((out_features, in_features), dtype))
+        if bias:
+            self.bias = Parameter(jnp.empty((out_features,), dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+        if device is not None:
+            self.to(device)
+
+    def reset_parameters(self) -> None:
+        """Re-draw weight and bias from torch's default distributions."""
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
+            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, input: Any) -> jax.Array:
+        return F.linear(input, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Bilinear(Module):
+    r"""Apply a bilinear map :math:`y = x_1^T A x_2 + b`.
+
+    Args:
+        in1_features: size of each first input sample.
+        in2_features: size of each second input sample.
+        out_features: size of each output sample.
+        bias: if ``False``, the layer has no additive bias.
+
+    Shape:
+        - Input1: :math:`(*, H_{in1})`; Input2: :math:`(*, H_{in2})`.
+        - Output: :math:`(*, H_{out})`.
+
+    Attributes:
+        weight: shape ``(out_features, in1_features, in2_features)``, from
+            :math:`\mathcal{U}(-\sqrt{k}, \sqrt{k})`, :math:`k = 1/\text{in1\_features}`.
+        bias: shape ``(out_features,)``, same distribution.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from jmod import nn
+        >>> nn.Bilinear(20, 30, 40)(jnp.ones((128, 20)), jnp.ones((128, 30))).shape
+        (128, 40)
+    """
+
+    def __init__(
+        self, in1_features: int, in2_features: int, out_features: int, bias: bool = True, device: Any = None, dtype: Any = None
+    ) -> None:
+        super().__init__()
+        self.in1_features = in1_features
+        self.in2_features = in2_features
+        self.out_features = out_features
+        dtype = dtype or jnp.float32
+        self.weight = Parameter(jnp.empty((out_features, in1_features, in2_features), dtype))
+        if bias:
+            self.bias = Parameter(jnp.empty((out_features,), dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+        if device is not None:
+            self.to(device)
+
+    def reset_parameters(self) -> None:
+        bound = 1 / math.sqrt(self.weight.shape[1])
+        init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, input1: Any, input2: Any) -> jax.Array:
+        return F.bilinear(input1, input2, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return (
+            f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
+            f"out_features={self.out_features}, bias={self.bias is not None}"
+        )

@@ -1,0 +1,212 @@
+"""Parity helpers: build the torch module and the jmod module, give them the same
+weights, and compare outputs, gradients and buffer updates.
+
+``assert_matches_torch(jmod_mod, torch_mod, *inputs)`` is the one entry point (the
+shape of tinygrad's ``helper_test_op``): it loads ``torch_mod.state_dict()`` into
+``jmod_mod``, runs both forward on the same inputs, compares
+
+* the outputs (eagerly, under ``jax.jit`` via ``functional_call`` and under ``jmod.jit``),
+* the buffers forward updated (BatchNorm running statistics),
+* the gradients with respect to every floating input and every parameter, for the
+  same random output cotangent,
+
+and records the largest error per layer class for the session summary.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import jmod
+from jmod.func import functional_call, get_state, set_state
+
+# layer class name -> largest (forward, gradient) absolute error seen this session
+MAX_ERRORS: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0.0])
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    if hasattr(x, "detach"):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def flatten(tree: Any) -> list[Any]:
+    """Flatten nested tuples/lists/dicts of arrays, keeping ``None`` entries."""
+    if isinstance(tree, (tuple, list)):
+        return [leaf for t in tree for leaf in flatten(t)]
+    if isinstance(tree, dict):
+        return [leaf for k in sorted(tree) for leaf in flatten(tree[k])]
+    return [tree]
+
+
+def assert_close(actual: Any, expected: Any, *, atol: float, rtol: float, what: str) -> float:
+    """Compare two array trees leaf by leaf; return the largest absolute error."""
+    a_leaves, e_leaves = flatten(actual), flatten(expected)
+    assert len(a_leaves) == len(e_leaves), f"{what}: {len(a_leaves)} leaves vs {len(e_leaves)} expected"
+    worst = 0.0
+    for i, (a, e) in enumerate(zip(a_leaves, e_leaves)):
+        if e is None or a is None:
+            assert a is None and e is None, f"{what}[{i}]: got {type(a).__name__}, expected {type(e).__name__}"
+            continue
+        a, e = to_numpy(a), to_numpy(e)
+        assert a.shape == e.shape, f"{what}[{i}]: shape {a.shape} vs expected {e.shape}"
+        if a.dtype == bool or np.issubdtype(e.dtype, np.integer):
+            np.testing.assert_array_equal(a, e, err_msg=f"{what}[{i}]")
+            continue
+        err = float(np.max(np.abs(a.astype(np.float64) - e.astype(np.float64)))) if a.size else 0.0
+        np.testing.assert_allclose(a, e, atol=atol, rtol=rtol, err_msg=f"{what}[{i}]")
+        worst = max(worst, err)
+    return worst
+
+
+def _is_float(x: np.ndarray) -> bool:
+    return np.issubdtype(np.asarray(x).dtype, np.floating)
+
+
+def assert_matches_torch(
+    jmod_mod: Any,
+    torch_mod: Any,
+    *inputs: Any,
+    kwargs: dict[str, Any] | None = None,
+    atol: float = 1e-5,
+    rtol: float = 1e-5,
+    grad_atol: float | None = None,
+    grad_rtol: float | None = None,
+    train: bool | None = None,
+    check_grad: bool = True,
+    check_jit: bool = True,
+    load_weights: bool = True,
+    grad_inputs: bool = True,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Check that ``jmod_mod`` computes what ``torch_mod`` computes.
+
+    Args:
+        jmod_mod, torch_mod: the two modules (same constructor arguments).
+        *inputs: NumPy arrays (or scalars) passed positionally to both.
+        kwargs: keyword inputs (NumPy arrays or Python values) passed to both.
+        atol, rtol: forward tolerance; ``grad_atol``/``grad_rtol`` default to them.
+        train: put both in train (``True``) or eval (``False``) mode first.
+        check_grad: compare gradients w.r.t. floating inputs and parameters.
+        check_jit: also run the jmod module under ``jax.jit`` and ``jmod.jit``.
+        load_weights: copy ``torch_mod.state_dict()`` into ``jmod_mod`` first.
+        grad_inputs: include floating inputs in the gradient check.
+
+    Returns:
+        ``{"forward": max_abs_err, "grad": max_abs_err}``.
+    """
+    torch = _torch()
+    kwargs = kwargs or {}
+    grad_atol = atol if grad_atol is None else grad_atol
+    grad_rtol = rtol if grad_rtol is None else grad_rtol
+    name = type(jmod_mod).__name__
+    if load_weights:
+        jmod_mod.load_state_dict(torch_mod.state_dict())
+    if train is not None:
+        jmod_mod.train(train)
+        torch_mod.train(train)
+
+    np_inputs = [np.asarray(x) if not isinstance(x, (int, float, bool)) else x for x in inputs]
+    t_inputs = [
+        torch.tensor(x, requires_grad=check_grad and grad_inputs and _is_float(x)) if isinstance(x, np.ndarray) else x
+        for x in np_inputs
+    ]
+    t_kwargs = {k: torch.tensor(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
+    j_inputs = [jnp.asarray(x) if isinstance(x, np.ndarray) else x for x in np_inputs]
+    j_kwargs = {k: jnp.asarray(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
+
+    # ---- forward, eager: outputs and the buffers forward wrote
+    state0 = get_state(jmod_mod)
+    t_out = torch_mod(*t_inputs, **t_kwargs)
+    j_out = jmod_mod(*j_inputs, **j_kwargs)
+    fwd_err = assert_close(j_out, t_out, atol=atol, rtol=rtol, what=f"{name} forward")
+    t_buffers = {k: v for k, v in torch_mod.named_buffers()}
+    j_buffers = dict(jmod_mod.named_buffers())
+    assert sorted(t_buffers) == sorted(j_buffers), f"{name}: buffer names {sorted(j_buffers)} vs {sorted(t_buffers)}"
+    for k in t_buffers:
+        fwd_err = max(fwd_err, assert_close(j_buffers[k], t_buffers[k], atol=atol, rtol=rtol, what=f"{name} buffer {k}"))
+    set_state(jmod_mod, state0)
+
+    # ---- forward under jax.jit (pure, via functional_call) and under jmod.jit
+    if check_jit:
+        params, buffers = state0.parameters, {**state0.buffers, **state0.non_persistent_buffers}
+
+        def pure(p: Any, b: Any, *xs: Any) -> Any:
+            return functional_call(jmod_mod, (p, b), xs, j_kwargs)
+
+        jit_out = jax.jit(pure)(params, buffers, *j_inputs)
+        fwd_err = max(fwd_err, assert_close(jit_out, t_out, atol=atol, rtol=rtol, what=f"{name} jax.jit forward"))
+        if hasattr(jmod, "jit"):
+            stepped = jmod.jit(lambda m, *xs: m(*xs, **j_kwargs))(jmod_mod, *j_inputs)
+            fwd_err = max(fwd_err, assert_close(stepped, t_out, atol=atol, rtol=rtol, what=f"{name} jmod.jit forward"))
+            jbuf = dict(jmod_mod.named_buffers())
+            for k in t_buffers:
+                assert_close(jbuf[k], t_buffers[k], atol=atol, rtol=rtol, what=f"{name} jmod.jit buffer {k}")
+            set_state(jmod_mod, state0)
+
+    # ---- gradients for the same random cotangent
+    grad_err = 0.0
+    if check_grad:
+        rng = np.random.default_rng(seed)
+        t_leaves = flatten(t_out)
+        cots = [
+            None if (t is None or not t.dtype.is_floating_point) else rng.standard_normal(tuple(t.shape)).astype(np.float32)
+            for t in t_leaves
+        ]
+        pairs = [(t, c) for t, c in zip(t_leaves, cots) if c is not None and t.requires_grad]
+        if pairs:
+            torch.autograd.backward([t for t, _ in pairs], [torch.tensor(c) for _, c in pairs])
+        float_idx = [i for i, x in enumerate(np_inputs) if isinstance(x, np.ndarray) and _is_float(x)] if grad_inputs else []
+        trainable = {n for n, p in torch_mod.named_parameters() if p.requires_grad}
+        params = {k: v for k, v in state0.parameters.items() if k in trainable}
+        frozen = {k: v for k, v in state0.parameters.items() if k not in trainable}
+        buffers = {**state0.buffers, **state0.non_persistent_buffers}
+
+        def f(p: Any, xs: list) -> list:
+            args = list(j_inputs)
+            for i, x in zip(float_idx, xs):
+                args[i] = x
+            out = functional_call(jmod_mod, (p, frozen, buffers), tuple(args), j_kwargs)
+            return [o for o, c in zip(flatten(out), cots) if c is not None]
+
+        _, vjp = jax.vjp(f, params, [j_inputs[i] for i in float_idx])
+        g_params, g_inputs = vjp([jnp.asarray(c) for c in cots if c is not None])
+        for i, g in zip(float_idx, g_inputs):
+            expected = t_inputs[i].grad
+            expected = torch.zeros_like(t_inputs[i]) if expected is None else expected
+            grad_err = max(grad_err, assert_close(g, expected, atol=grad_atol, rtol=grad_rtol, what=f"{name} grad input {i}"))
+        for pname, p in torch_mod.named_parameters():
+            if not p.requires_grad:
+                continue
+            expected = p.grad if p.grad is not None else torch.zeros_like(p)
+            grad_err = max(
+                grad_err, assert_close(g_params[pname], expected, atol=grad_atol, rtol=grad_rtol, what=f"{name} grad {pname}")
+            )
+
+    errs = MAX_ERRORS[name]
+    errs[0] = max(errs[0], fwd_err)
+    errs[1] = max(errs[1], grad_err)
+    return {"forward": fwd_err, "grad": grad_err}
+
+
+def count_traces(fn: Callable) -> tuple[Callable, list[int]]:
+    """Wrap ``fn`` so each Python execution (i.e. each trace under jit) is counted."""
+    counter = [0]
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        counter[0] += 1
+        return fn(*args, **kwargs)
+
+    return wrapped, counter

@@ -61,3 +61,12 @@ def typename(x: Any) -> str:
     if module in ("builtins", "__builtin__", None):
         return t.__qualname__
     return f"{module}.{t.__qualname__}"
+
+
+def long_dtype() -> Any:
+    """torch's ``long`` (int64) when JAX's 64-bit mode is on, else int32.
+
+    Requesting ``jnp.int64`` with x64 off warns and truncates; layers that torch gives
+    int64 state or outputs (``num_batches_tracked``, argmax indices) use this instead.
+    """
+    return jnp.int64 if jax.config.jax_enable_x64 else jnp.int32

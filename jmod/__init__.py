@@ -29,3 +29,6 @@ from jmod._src.random import (
 __version__ = "0.1.0"
 
 from jmod import func as func  # noqa: E402
+from jmod import optim as optim  # noqa: E402
+from jmod._src.autodiff import grad as grad, value_and_grad as value_and_grad  # noqa: E402
+from jmod._src.jit import compile as compile, jit as jit  # noqa: E402

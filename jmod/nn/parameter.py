@@ -69,6 +69,11 @@ class Parameter:
 
     # Arrays in parameters take part in jax arithmetic through ``__jax_array__``.
     __array_priority__ = 100
+    # The dotted name this slot was last listed under by ``named_parameters()``, and
+    # the name ``jmod.grad`` last keyed its gradient by: how an optimizer built from
+    # ``model.parameters()`` finds each parameter's gradient.
+    _last_name: str | None = None
+    _grad_name: str | None = None
 
     def __init__(self, data: Any = None, requires_grad: bool = True) -> None:
         if isinstance(data, Parameter):

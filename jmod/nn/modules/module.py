@@ -134,7 +134,7 @@ class Module(StateDictMixin):
     forward hooks, and wires backward hooks into JAX's autodiff.
 
     Examples:
-        >>> import jax.numpy as jnp
+        >>> import jax, jax.numpy as jnp
         >>> import jmod
         >>> from jmod import nn
         >>> class Model(nn.Module):
@@ -146,8 +146,7 @@ class Module(StateDictMixin):
         ...     def forward(self, x):
         ...         self.calls = self.calls + 1
         ...         return self.fc2(jax.nn.relu(self.fc1(x)))
-        >>> import jax
-        >>> jmod.manual_seed(0)
+        >>> _ = jmod.manual_seed(0)
         >>> model = Model()
         >>> model(jnp.ones((3, 4))).shape
         (3, 2)
@@ -973,6 +972,7 @@ class Module(StateDictMixin):
         Use ``jmod.nn.parameter.requires_grad(p)`` for torch's ``p.requires_grad``.
         """
         for name, slot in self.named_parameter_slots(prefix, recurse, remove_duplicate):
+            slot._last_name = name
             yield name, slot._note_read()
 
     def buffers(self, recurse: bool = True) -> Iterator[jax.Array]:

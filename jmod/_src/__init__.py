@@ -1,0 +1,1 @@
+"""Private implementation of jmod. Nothing here is public API."""

@@ -1,0 +1,351 @@
+"""``jmod.optim.Optimizer``: an optax transformation bound to a model's parameters.
+
+torch's optimizer holds references to parameters and ``step()`` mutates them.
+jmod's does the same with ``Parameter`` slots: ``step(grads)`` runs the optax update
+and writes the new arrays into the slots, so every module sharing a parameter sees
+it. The optax state is kept as a flat list of arrays, which ``jmod.jit`` threads
+through compiled steps like module state.
+
+Parameters are found from a model (``Optimizer(model, tx)``) or, torch-style, from
+``model.parameters()`` / ``model.named_parameters()`` / parameter groups (lists of
+dicts with ``"params"`` and per-group options). Gradients are the name-keyed dicts
+``jmod.grad`` returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jmod._src import structure
+from jmod._src.arrays import is_tracer, to_jax
+from jmod.nn.parameter import Parameter, owner_of
+
+__all__ = ["Optimizer", "ParamGroup"]
+
+
+def _is_module(x: Any) -> bool:
+    from jmod.nn.modules.module import Module
+
+    return isinstance(x, Module)
+
+
+class ParamGroup(dict):
+    """One entry of ``optimizer.param_groups``: ``{"params": [names], "lr": ...}``.
+
+    Assigning a hyperparameter (``group["lr"] = 0.01``) changes it in the optimizer
+    state, so the next step (eager or compiled, without recompiling) uses it, as in
+    torch. ``"params"`` lists parameter names.
+    """
+
+    def __init__(self, owner: Optimizer, index: int, values: dict) -> None:
+        super().__init__(values)
+        self._owner = owner
+        self._index = index
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        owner = self._owner
+        if key != "params" and owner._set_hyperparam(self._index, key, value) and is_tracer(value):
+            return  # the traced value lives in the optimizer state only
+        super().__setitem__(key, value)
+
+    def __reduce__(self):
+        return (dict, (dict(self),))
+
+
+def _collect_slots(params: Any) -> tuple[list[Parameter], list[str | None]]:
+    """Parameter slots and their names from a Module, arrays, (name, array) pairs or slots.
+
+    A name is the dotted name the parameter was listed under (``named_parameters()``),
+    or ``None`` when only the array is known; ``step`` then matches it to the
+    gradient by the name ``jmod.grad`` last gave that parameter.
+    """
+    if _is_module(params):
+        pairs = list(params.named_parameter_slots())
+        return [s for _, s in pairs], [n for n, _ in pairs]
+    if isinstance(params, (jax.Array, Parameter)):
+        raise TypeError(
+            "params argument given to the optimizer should be an iterable of arrays or dicts, but got "
+            + type(params).__name__
+        )
+    slots: list[Parameter] = []
+    names: list[str | None] = []
+    for item in params:
+        name = None
+        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+            name, item = item
+        slot = item if isinstance(item, Parameter) else owner_of(item)
+        if slot is None:
+            raise TypeError(
+                "optimizer can only optimize parameters read from a jmod Module: pass the model, "
+                "model.parameters() or model.named_parameters() (got "
+                f"{type(item).__name__}, which is not a module's current parameter value)"
+            )
+        slots.append(slot)
+        names.append(name if name is not None else slot._last_name)
+    return slots, names
+
+
+class Optimizer:
+    """Bind an optax transformation to a model's parameters.
+
+    Args:
+        params: the model, or torch-style ``model.parameters()``,
+            ``model.named_parameters()``, or a list of parameter-group dicts.
+        tx: an ``optax.GradientTransformation`` (any: ``optax.adam(1e-3)``, a chain,
+            a schedule-driven one).
+
+    ``step(grads)`` updates the parameters in place from a gradient dict keyed like
+    ``named_parameters()`` (what ``jmod.grad`` returns). Frozen parameters
+    (``requires_grad=False``) and parameters missing from ``grads`` are not
+    updated. ``zero_grad()`` is a no-op kept for ported loops. The optimizer can be
+    an argument of ``jmod.jit``.
+
+    Examples:
+        >>> import jax.numpy as jnp, optax, jmod
+        >>> from jmod import nn
+        >>> model = nn.Linear(2, 1)
+        >>> opt = jmod.optim.Optimizer(model, optax.sgd(0.5))
+        >>> before = model.bias
+        >>> grads = jmod.grad(lambda m: m(jnp.ones((1, 2))).sum())(model)
+        >>> opt.step(grads)
+        >>> model.bias - before
+        Array([-0.5], dtype=float32)
+    """
+
+    def __init__(self, params: Any, tx: optax.GradientTransformation | None = None, defaults: dict | None = None) -> None:
+        self.defaults = dict(defaults or {})
+        groups = self._normalise_groups(params)
+        self._slots: list[Parameter] = []
+        self._names: list[str | None] = []  # names to look gradients up by
+        self._keys: list[str] = []  # unique keys of the optax state
+        labels: dict[str, str] = {}
+        seen: set[int] = set()
+        group_dicts = []
+        for gi, (group_slots, group_names, options) in enumerate(groups):
+            group_keys = []
+            for s, n in zip(group_slots, group_names):
+                if id(s) in seen:
+                    raise ValueError("some parameters appear in more than one parameter group")
+                seen.add(id(s))
+                key = n if n is not None else f"param{len(self._keys)}"
+                while key in labels:
+                    key = f"{key}#{len(self._keys)}"
+                self._slots.append(s)
+                self._names.append(n)
+                self._keys.append(key)
+                labels[key] = f"group{gi}"
+                group_keys.append(key)
+            group_dicts.append({"params": group_keys, **options})
+        self._labels = labels
+        for g in group_dicts:
+            for k, v in self.defaults.items():
+                g.setdefault(k, v)
+        if tx is None:
+            tx = self._build_tx([{k: v for k, v in g.items() if k != "params"} for g in group_dicts])
+        self.tx = tx
+        self.param_groups = [ParamGroup(self, i, g) for i, g in enumerate(group_dicts)]
+        self.opt_state = tx.init(self._params())
+
+    # ------------------------------------------------------------------ building
+    def _normalise_groups(self, params: Any) -> list[tuple[list[Parameter], list[str], dict]]:
+        if _is_module(params):
+            slots, names = _collect_slots(params)
+            return [(slots, names, {})]
+        if isinstance(params, Mapping):
+            params = [params]
+        params = list(params)
+        if len(params) == 0:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(params[0], Mapping):
+            slots, names = _collect_slots(params)
+            return [(slots, names, {})]
+        groups = []
+        for g in params:
+            g = dict(g)
+            ps = g.pop("params")
+            if isinstance(ps, (jax.Array, Parameter)):
+                ps = [ps]
+            slots, names = _collect_slots(ps)
+            groups.append((slots, names, g))
+        return groups
+
+    def _build_tx(self, group_options: list[dict]) -> optax.GradientTransformation:
+        """Subclasses (SGD, Adam, ...) build their transformation from the options."""
+        raise TypeError("Optimizer(params, tx) needs an optax transformation; or use jmod.optim.SGD/Adam/AdamW/...")
+
+    def _params(self) -> dict[str, jax.Array]:
+        return {k: s.data for k, s in zip(self._keys, self._slots)}
+
+    # --------------------------------------------------------------- optax state
+    @property
+    def opt_state(self) -> Any:
+        """The optax state (a pytree); assignable."""
+        return jax.tree_util.tree_unflatten(self._state_treedef, self._state_leaves)
+
+    @opt_state.setter
+    def opt_state(self, value: Any) -> None:
+        leaves, treedef = jax.tree_util.tree_flatten(value)
+        old = self.__dict__.get("_state_treedef")
+        if old is not None and old == treedef:
+            # In place: compiled code holds locations into this very list.
+            self._state_leaves[:] = leaves
+            return
+        self._state_leaves = leaves
+        self._state_treedef = treedef
+        structure.bump()
+
+    # What jmod.jit threads through compiled code for this optimizer.
+    def _jmod_state_locations(self) -> list[tuple[Any, Any]]:
+        leaves = self._state_leaves
+        return [(leaves, i) for i in range(len(leaves))] + [(s.__dict__, "data") for s in self._slots]
+
+    def _jmod_describe(self, slot_index: dict[int, int], keep: list) -> tuple:
+        keep.append(self)
+        return (
+            type(self),
+            id(self),
+            self._state_treedef,
+            tuple(self._keys),
+            tuple(slot_index.get(id(s), ("free", id(s))) for s in self._slots),
+            tuple(s.requires_grad for s in self._slots),
+            tuple((x.shape, x.dtype) for x in self._state_leaves),
+        )
+
+    # ---------------------------------------------------------------------- step
+    def step(self, grads: Mapping[str, Any] | None = None, closure: Callable | None = None) -> Any:
+        """Update the parameters from ``grads`` (``{name: array}``, from ``jmod.grad``).
+
+        Parameters that are frozen or have no entry in ``grads`` are left as they are
+        (torch skips parameters whose ``.grad`` is ``None``). Returns the closure's
+        loss if a ``closure`` is given (it must return ``(loss, grads)``).
+        """
+        loss = None
+        if closure is not None:
+            loss, grads = closure()
+        if grads is None:
+            raise TypeError(
+                "jmod optimizers need the gradients explicitly: loss, grads = jmod.value_and_grad(loss_fn)(model); "
+                "optimizer.step(grads)"
+            )
+        params = self._params()
+        has_grad = {}
+        full = {}
+        found = False
+        for key, name, s in zip(self._keys, self._names, self._slots):
+            g = None
+            if s.requires_grad:
+                g = grads.get(name) if name is not None else None
+                if g is None and s._grad_name is not None:
+                    g = grads.get(s._grad_name)
+            found = found or g is not None
+            has_grad[key] = g is not None
+            full[key] = jnp.zeros_like(params[key]) if g is None else g
+        if grads and not found and any(s.requires_grad for s in self._slots):
+            raise ValueError(
+                "none of this optimizer's parameters has an entry in grads (grads has keys like "
+                f"{list(grads)[:3]}, the optimizer holds {[n for n in self._names if n][:3]}): pass the "
+                "gradients of the model the optimizer was built for"
+            )
+        try:
+            updates, new_state = self.tx.update(full, self.opt_state, params, has_grad=has_grad)
+        except TypeError as e:
+            if "has_grad" not in str(e):
+                raise
+            updates, new_state = self.tx.update(full, self.opt_state, params)
+        new_params = optax.apply_updates(params, updates)
+        for key, s in zip(self._keys, self._slots):
+            if has_grad[key]:
+                s.data = new_params[key]
+        self._state_leaves[:] = jax.tree_util.tree_leaves(new_state)
+        return loss
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """No-op kept for ported training loops (gradients never accumulate in jmod)."""
+
+    # -------------------------------------------------------------- hyperparams
+    def _find_hyperparams(self, state: Any, group_index: int) -> dict | None:
+        """The live hyperparameter dict of a group inside ``state`` (an
+        ``optax.inject_hyperparams`` state), or None."""
+        if isinstance(state, optax.MultiTransformState):
+            state = state.inner_states.get(f"group{group_index}")
+            state = getattr(state, "inner_state", state)
+        hp = getattr(state, "hyperparams", None)
+        return hp if isinstance(hp, dict) else None
+
+    def _set_hyperparam(self, group_index: int, key: str, value: Any) -> bool:
+        """Write a hyperparameter (``lr``, ``betas``, ...) into the optimizer state."""
+        state = self.opt_state
+        hp = self._find_hyperparams(state, group_index)
+        if hp is None:
+            return False
+        names = ("b1", "b2") if key == "betas" else (key,)
+        values = tuple(value) if key == "betas" else (value,)
+        if not all(n in hp for n in names):
+            return False
+        for n, v in zip(names, values):
+            hp[n] = v if is_tracer(v) else to_jax(v, hp[n].dtype)
+        self.opt_state = state
+        return True
+
+    # ---------------------------------------------------------------- state dict
+    def state_dict(self) -> dict[str, Any]:
+        """``{"state": {path: array}, "param_groups": [...]}``: the optax state flattened
+        with readable key paths, and the groups' options (names in ``"params"``)."""
+        flat = jax.tree_util.tree_flatten_with_path(self.opt_state)[0]
+        state = {jax.tree_util.keystr(path): leaf for path, leaf in flat}
+        groups = []
+        for g in self.param_groups:
+            d = {k: (float(v) if isinstance(v, jax.Array) and v.ndim == 0 else v) for k, v in g.items()}
+            groups.append(d)
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Load a state produced by :meth:`state_dict` (checked before anything changes)."""
+        flat, treedef = jax.tree_util.tree_flatten_with_path(self.opt_state)
+        saved = state_dict["state"]
+        keys = [jax.tree_util.keystr(p) for p, _ in flat]
+        missing = [k for k in keys if k not in saved]
+        unexpected = [k for k in saved if k not in set(keys)]
+        if missing or unexpected:
+            raise ValueError(
+                f"loaded state dict does not match this optimizer's state: missing {missing}, unexpected {unexpected}"
+            )
+        new = []
+        for (path, old), k in zip(flat, keys):
+            v = to_jax(saved[k])
+            if v.shape != old.shape:
+                raise ValueError(f"loaded state dict has a different shape for {k}: {v.shape} vs {old.shape}")
+            new.append(v.astype(old.dtype))
+        groups = state_dict.get("param_groups")
+        if groups is not None and len(groups) != len(self.param_groups):
+            raise ValueError("loaded state dict has a different number of parameter groups")
+        self._state_leaves[:] = new
+        if groups is not None:
+            for g, saved_g in zip(self.param_groups, groups):
+                for k, v in saved_g.items():
+                    if k != "params" and g.get(k) != v:
+                        g[k] = v
+
+    def __repr__(self) -> str:
+        lines = [self.__class__.__name__ + " ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            for key in sorted(group.keys()):
+                if key != "params":
+                    lines.append(f"    {key}: {group[key]}")
+        lines.append(")")
+        return "\n".join(lines)
+
+    def __getstate__(self) -> dict:
+        return self.__dict__.copy()
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        for g in self.param_groups:
+            g._owner = self
+

@@ -1,0 +1,249 @@
+"""torch.optim's optimizers by name: SGD, Adam, AdamW, RMSprop, Adagrad.
+
+Same constructor arguments and defaults as torch, same numbers step for step (see
+``_torch_rules.py``). Options live in the optax state (``optax.inject_hyperparams``)
+so ``param_groups[i]["lr"] = ...`` takes effect at the next step without
+recompiling, and a callable ``lr`` (an optax schedule of the step count) works too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optax
+
+from jmod.optim import _torch_rules
+from jmod.optim.optimizer import Optimizer
+
+__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"]
+
+
+def _check_lr(lr: Any) -> None:
+    if not callable(lr) and not 0.0 <= float(lr):
+        raise ValueError(f"Invalid learning rate: {lr}")
+
+
+class _TorchOptimizer(Optimizer):
+    """Builds one ``inject_hyperparams`` transformation per parameter group."""
+
+    _rule: Any = None
+    _static: tuple[str, ...] = ()
+    # torch option name -> rule argument name(s)
+    _rename: dict[str, Any] = {}
+
+    def __init__(self, params: Any, **defaults: Any) -> None:
+        super().__init__(params, None, defaults=defaults)
+
+    def _rule_args(self, options: dict) -> dict:
+        args = {}
+        for k, v in options.items():
+            target = self._rename.get(k, k)
+            if isinstance(target, tuple):
+                for t, x in zip(target, v):
+                    args[t] = x
+            else:
+                args[target] = v
+        return args
+
+    def _build_tx(self, group_options: list[dict]) -> optax.GradientTransformation:
+        txs = {}
+        for gi, full in enumerate(group_options):
+            self._validate(full)
+            txs[f"group{gi}"] = optax.inject_hyperparams(type(self)._rule, static_args=self._static)(
+                **self._rule_args(full)
+            )
+        if len(txs) == 1:
+            return txs["group0"]
+        return optax.multi_transform(txs, self._labels)
+
+    def _validate(self, options: dict) -> None:
+        _check_lr(options["lr"])
+
+
+class SGD(_TorchOptimizer):
+    r"""Stochastic gradient descent (optionally with momentum), torch.optim.SGD's numbers.
+
+    Args:
+        params: the model, ``model.parameters()``, ``model.named_parameters()`` or
+            a list of parameter-group dicts.
+        lr: learning rate (float or an optax schedule of the step).
+        momentum, dampening, weight_decay, nesterov, maximize: as torch.
+
+    Examples:
+        >>> import jmod
+        >>> from jmod import nn
+        >>> model = nn.Linear(4, 2)
+        >>> opt = jmod.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        >>> opt.param_groups[0]["lr"]
+        0.1
+    """
+
+    _rule = staticmethod(_torch_rules.sgd)
+    _static = ("nesterov", "maximize")
+
+    def __init__(
+        self,
+        params: Any,
+        lr: Any = 1e-3,
+        momentum: float = 0,
+        dampening: float = 0,
+        weight_decay: float = 0,
+        nesterov: bool = False,
+        *,
+        maximize: bool = False,
+        foreach: Any = None,
+        differentiable: bool = False,
+        fused: Any = None,
+    ) -> None:
+        if momentum < 0.0:
+            raise ValueError(f"Invalid momentum value: {momentum}")
+        if weight_decay < 0.0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        super().__init__(
+            params, lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov,
+            maximize=maximize,
+        )
+
+
+def _check_adam(options: dict) -> None:
+    _check_lr(options["lr"])
+    if not 0.0 <= options["eps"]:
+        raise ValueError(f"Invalid epsilon value: {options['eps']}")
+    b1, b2 = options["betas"]
+    if not 0.0 <= b1 < 1.0:
+        raise ValueError(f"Invalid beta parameter at index 0: {b1}")
+    if not 0.0 <= b2 < 1.0:
+        raise ValueError(f"Invalid beta parameter at index 1: {b2}")
+    if not 0.0 <= options["weight_decay"]:
+        raise ValueError(f"Invalid weight_decay value: {options['weight_decay']}")
+
+
+class Adam(_TorchOptimizer):
+    r"""Adam (L2 weight decay added to the gradient), torch.optim.Adam's numbers.
+
+    Args:
+        params: the model, ``model.parameters()``, ``model.named_parameters()`` or
+            a list of parameter-group dicts.
+        lr, betas, eps, weight_decay, amsgrad, maximize: as torch.
+    """
+
+    _rule = staticmethod(_torch_rules.adam)
+    _static = ("amsgrad", "maximize")
+    _rename = {"betas": ("b1", "b2")}
+
+    def __init__(
+        self,
+        params: Any,
+        lr: Any = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        amsgrad: bool = False,
+        *,
+        foreach: Any = None,
+        maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: Any = None,
+        decoupled_weight_decay: bool = False,
+    ) -> None:
+        if decoupled_weight_decay:
+            self._rule = staticmethod(_torch_rules.adamw)
+        super().__init__(
+            params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize
+        )
+
+    def _validate(self, options: dict) -> None:
+        _check_adam(options)
+
+
+class AdamW(Adam):
+    r"""AdamW (decoupled weight decay), torch.optim.AdamW's numbers; ``weight_decay``
+    defaults to 0.01 as in torch."""
+
+    _rule = staticmethod(_torch_rules.adamw)
+
+    def __init__(
+        self,
+        params: Any,
+        lr: Any = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+        foreach: Any = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: Any = None,
+    ) -> None:
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize)
+
+
+class RMSprop(_TorchOptimizer):
+    r"""RMSprop, torch.optim.RMSprop's numbers (``eps`` outside the square root).
+
+    Args:
+        params: the model, ``model.parameters()``, ``model.named_parameters()`` or
+            a list of parameter-group dicts.
+        lr, alpha, eps, weight_decay, momentum, centered, maximize: as torch.
+    """
+
+    _rule = staticmethod(_torch_rules.rmsprop)
+    _static = ("centered", "maximize")
+
+    def __init__(
+        self,
+        params: Any,
+        lr: Any = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        momentum: float = 0,
+        centered: bool = False,
+        capturable: bool = False,
+        foreach: Any = None,
+        maximize: bool = False,
+        differentiable: bool = False,
+    ) -> None:
+        if not 0.0 <= eps:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        if not 0.0 <= momentum:
+            raise ValueError(f"Invalid momentum value: {momentum}")
+        if not 0.0 <= weight_decay:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if not 0.0 <= alpha:
+            raise ValueError(f"Invalid alpha value: {alpha}")
+        super().__init__(
+            params, lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum, centered=centered,
+            maximize=maximize,
+        )
+
+
+class Adagrad(_TorchOptimizer):
+    r"""Adagrad, torch.optim.Adagrad's numbers."""
+
+    _rule = staticmethod(_torch_rules.adagrad)
+    _static = ("maximize",)
+
+    def __init__(
+        self,
+        params: Any,
+        lr: Any = 1e-2,
+        lr_decay: float = 0,
+        weight_decay: float = 0,
+        initial_accumulator_value: float = 0,
+        eps: float = 1e-10,
+        foreach: Any = None,
+        *,
+        maximize: bool = False,
+        differentiable: bool = False,
+        fused: Any = None,
+    ) -> None:
+        super().__init__(
+            params, lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+            initial_accumulator_value=initial_accumulator_value, eps=eps, maximize=maximize,
+        )

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 
 from jmod._src import structure
 from jmod._src.arrays import is_array_like, to_jax, typename
+from jmod._src.host_hooks import HostHook, call_hook
 from jmod.nn.modules import hooks as _hooks
 from jmod.nn.modules._state_dict import StateDictMixin, _IncompatibleKeys
 from jmod.nn.modules.hooks import (
@@ -505,7 +506,7 @@ class Module(StateDictMixin):
 
     # ------------------------------------------------------------------------ hooks
     def register_forward_pre_hook(
-        self, hook: Callable[..., Any], *, prepend: bool = False, with_kwargs: bool = False
+        self, hook: Callable[..., Any], *, prepend: bool = False, with_kwargs: bool = False, host: bool = False
     ) -> RemovableHandle:
         r"""Register a forward pre-hook, run before every ``forward``.
 
@@ -513,11 +514,14 @@ class Module(StateDictMixin):
         replaces the positional input (a non-tuple result is wrapped in a tuple). With
         ``with_kwargs=True``: ``hook(module, args, kwargs) -> None or (args, kwargs)``.
         Global pre-hooks run first; ``prepend=True`` runs this hook before the
-        module's existing ones. Hooks run eagerly and while compiled code is traced.
+        module's existing ones. Hooks run eagerly and while compiled code is traced;
+        ``host=True`` (jmod) makes an observing hook run on the host with concrete
+        arrays on every compiled call (its return value is then ignored).
 
         Returns:
             RemovableHandle: ``handle.remove()`` unregisters the hook.
         """
+        hook = HostHook(hook) if host else hook
         handle = RemovableHandle(self._forward_pre_hooks, extra_dict=self._forward_pre_hooks_with_kwargs)
         self._forward_pre_hooks[handle.id] = hook
         if with_kwargs:
@@ -533,17 +537,29 @@ class Module(StateDictMixin):
         prepend: bool = False,
         with_kwargs: bool = False,
         always_call: bool = False,
+        host: bool = False,
     ) -> RemovableHandle:
         r"""Register a forward hook, run after every ``forward``.
 
         ``hook(module, args, output) -> None or modified output`` (with
         ``with_kwargs=True``: ``hook(module, args, kwargs, output)``). A non-``None``
         result replaces the output. ``always_call=True`` runs the hook even when
-        forward raises. Global forward hooks run first.
+        forward raises. Global forward hooks run first. ``host=True`` (jmod) makes an
+        observing hook run on the host with concrete arrays on every compiled call.
 
         Returns:
             RemovableHandle: ``handle.remove()`` unregisters the hook.
+
+        Examples:
+            >>> import jax.numpy as jnp
+            >>> from jmod import nn
+            >>> m = nn.Linear(2, 2)
+            >>> h = m.register_forward_hook(lambda mod, args, out: out.clip(0, 0) + 1)
+            >>> m(jnp.ones((1, 2)))
+            Array([[1., 1.]], dtype=float32)
+            >>> h.remove()
         """
+        hook = HostHook(hook) if host else hook
         handle = RemovableHandle(
             self._forward_hooks, extra_dict=[self._forward_hooks_with_kwargs, self._forward_hooks_always_called]
         )
@@ -556,13 +572,17 @@ class Module(StateDictMixin):
             self._forward_hooks.move_to_end(handle.id, last=False)
         return handle
 
-    def register_full_backward_pre_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+    def register_full_backward_pre_hook(
+        self, hook: Callable[..., Any], prepend: bool = False, *, host: bool = False
+    ) -> RemovableHandle:
         r"""Register a backward pre-hook: ``hook(module, grad_output) -> None or new grad_output``.
 
         Runs when the gradient with respect to the module's outputs is known, before
         the module's own backward; a non-``None`` result replaces ``grad_output``.
-        Fires under ``jmod.grad``, ``jax.grad``, ``jax.vjp`` and inside ``jmod.jit``.
+        Fires under ``jmod.grad``, ``jax.grad``, ``jax.vjp`` and inside ``jmod.jit``;
+        ``host=True`` makes an observing hook see concrete gradients under ``jit``.
         """
+        hook = HostHook(hook) if host else hook
         handle = RemovableHandle(self._backward_pre_hooks)
         self._backward_pre_hooks[handle.id] = hook
         if prepend:
@@ -593,7 +613,9 @@ class Module(StateDictMixin):
         self._backward_hooks[handle.id] = hook
         return handle
 
-    def register_full_backward_hook(self, hook: Callable[..., Any], prepend: bool = False) -> RemovableHandle:
+    def register_full_backward_hook(
+        self, hook: Callable[..., Any], prepend: bool = False, *, host: bool = False
+    ) -> RemovableHandle:
         r"""Register a backward hook: ``hook(module, grad_input, grad_output) -> None or new grad_input``.
 
         ``grad_input``/``grad_output`` are tuples aligned with the positional inputs
@@ -601,8 +623,18 @@ class Module(StateDictMixin):
         gradient. A non-``None`` result replaces ``grad_input``. It fires once per
         backward pass through a call: when the gradient with respect to the inputs is
         computed, or, if no input needs one, with respect to the outputs; not at all if
-        nothing needs a gradient.
+        nothing needs a gradient. ``host=True`` makes an observing hook see concrete
+        gradients inside compiled code.
+
+        Examples:
+            >>> import jax, jax.numpy as jnp
+            >>> from jmod import nn
+            >>> m = nn.Linear(2, 1)
+            >>> h = m.register_full_backward_hook(lambda mod, gin, gout: (gin[0] * 2,))
+            >>> jax.grad(lambda x: m(x).sum())(jnp.ones((1, 2))) / m.weight
+            Array([[2., 2.]], dtype=float32)
         """
+        hook = HostHook(hook) if host else hook
         if self._is_full_backward_hook is False:
             raise RuntimeError(
                 "Cannot use both regular backward hooks and full backward hooks on a "
@@ -670,7 +702,7 @@ class Module(StateDictMixin):
             if _global_forward_pre_hooks or self._forward_pre_hooks:
                 for hook_id, hook in (*_global_forward_pre_hooks.items(), *self._forward_pre_hooks.items()):
                     if hook_id in self._forward_pre_hooks_with_kwargs:
-                        args_kwargs_result = hook(self, args, kwargs)
+                        args_kwargs_result = call_hook(hook, self, args, kwargs)
                         if args_kwargs_result is not None:
                             if isinstance(args_kwargs_result, tuple) and len(args_kwargs_result) == 2:
                                 args, kwargs = args_kwargs_result
@@ -680,7 +712,7 @@ class Module(StateDictMixin):
                                     f"of (new_args, new_kwargs), but got {args_kwargs_result}."
                                 )
                     else:
-                        args_result = hook(self, args)
+                        args_result = call_hook(hook, self, args)
                         if args_result is not None:
                             if not isinstance(args_result, tuple):
                                 args_result = (args_result,)
@@ -699,9 +731,9 @@ class Module(StateDictMixin):
                     if hook_id in self._forward_hooks_always_called or hook_id in _global_forward_hooks_always_called:
                         called_always_called_hooks.add(hook_id)
                     if hook_id in self._forward_hooks_with_kwargs or hook_id in _global_forward_hooks_with_kwargs:
-                        hook_result = hook(self, args, kwargs, result)
+                        hook_result = call_hook(hook, self, args, kwargs, result)
                     else:
-                        hook_result = hook(self, args, result)
+                        hook_result = call_hook(hook, self, args, result)
                     if hook_result is not None:
                         result = hook_result
 

@@ -33,3 +33,4 @@ from jmod import optim as optim  # noqa: E402
 from jmod._src.autodiff import grad as grad, value_and_grad as value_and_grad  # noqa: E402
 from jmod._src.jit import compile as compile, jit as jit  # noqa: E402
 from jmod.serialization import load as load, save as save  # noqa: E402
+from jmod._src.capture import capture as capture  # noqa: E402

@@ -256,6 +256,8 @@ class Scope:
                 del m._parameters[name]
         for (c, k), v in zip(self.locs, self.orig):
             c[k] = v
+        # Drop every reference to the traced values (jax.check_tracer_leaks looks).
+        self.orig = self.inputs = self.snaps = None
 
 
 def apply_effects(participants: Sequence[Any], effects: tuple[tuple[Path, Any], ...]) -> None:

@@ -34,3 +34,4 @@ from jmod._src.autodiff import grad as grad, value_and_grad as value_and_grad  #
 from jmod._src.jit import compile as compile, jit as jit  # noqa: E402
 from jmod.serialization import load as load, save as save  # noqa: E402
 from jmod._src.capture import capture as capture  # noqa: E402
+from jmod import parallel as parallel  # noqa: E402

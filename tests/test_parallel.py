@@ -455,6 +455,37 @@ def test_data_parallel_over_8_devices_matches_one_device(fsdp):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=n)
 
 
+class Noisy(Stats):
+    """Stats plus a random mask drawn from the global generator (as dropout does)."""
+
+    def forward(self, x):
+        y = super().forward(x)
+        return y * (jmod.rand_like(y) > 0.5) * 2.0
+
+
+@pytest.mark.multidevice
+def test_data_parallel_batch_statistics_and_random_masks_are_global():
+    """Buffers computed from the batch (BatchNorm-style running statistics) use the global
+    batch, like torch's SyncBatchNorm; random masks equal the single-device ones."""
+    x, y = batch(16, 8, 8)
+    runs = []
+    for parallel in (False, True):
+        jmod.manual_seed(1)
+        model = Noisy()
+        opt = jmod.optim.SGD(model.parameters(), lr=0.1)
+        args = (x, y)
+        if parallel:
+            dp_mesh = jmod.parallel.data_parallel(model, opt)
+            args = jmod.parallel.shard_batch(args, dp_mesh)
+        step = make_step()
+        losses = [float(step(model, opt, *args)) for _ in range(3)]
+        runs.append((losses, np.asarray(model.running_mean), np.asarray(model.lin.weight)))
+    (l1, m1, w1), (l8, m8, w8) = runs
+    np.testing.assert_allclose(l8, l1, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(m8, m1, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(w8, w1, rtol=1e-5, atol=1e-6)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -6,7 +6,10 @@ separate pytrees; ``jmod.jit`` compiles training steps that mutate modules and
 optimizers, and ``jmod.grad`` differentiates with respect to a module's parameters.
 """
 
-from jmod import nn as nn
+from jmod import func as func, nn as nn, optim as optim, parallel as parallel
+from jmod._src.autodiff import grad as grad, value_and_grad as value_and_grad
+from jmod._src.capture import capture as capture
+from jmod._src.jit import compile as compile, jit as jit
 from jmod._src.random import (
     Generator as Generator,
     bernoulli as bernoulli,
@@ -25,14 +28,6 @@ from jmod._src.random import (
     seed as seed,
     set_rng_state as set_rng_state,
 )
+from jmod.serialization import load as load, save as save
 
 __version__ = "0.1.0"
-
-from jmod import (
-    func as func,  # noqa: E402
-    optim as optim,  # noqa: E402
-)
-from jmod._src.autodiff import grad as grad, value_and_grad as value_and_grad  # noqa: E402
-from jmod._src.capture import capture as capture  # noqa: E402
-from jmod._src.jit import compile as compile, jit as jit  # noqa: E402
-from jmod.serialization import load as load, save as save  # noqa: E402

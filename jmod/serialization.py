@@ -82,16 +82,34 @@ def _decode_tree(desc: Any, arrays: Mapping[str, Any]) -> Any:
     return desc["__value__"]
 
 
-def _to_host(x: Any) -> jax.Array:
-    # safetensors' flax backend takes jax arrays; gather sharded ones to one host array.
+def _to_host(x: Any) -> Any:
+    """The whole value of ``x`` in this process's memory (safetensors writes host arrays).
+
+    A sharded array is assembled from its shards (``jax.device_get``). In a
+    multi-process run an array with shards on other processes' devices needs them
+    sent over: a replicated one is read from a local copy, any other is gathered
+    with ``process_allgather``, a collective every process must enter.
+    """
     x = to_jax(x)
-    if not x.is_fully_addressable:
-        x = jax.experimental.multihost_utils.process_allgather(x, tiled=True)
-    return jax.device_get(x)
+    if x.is_fully_addressable:
+        return jax.device_get(x)
+    if x.is_fully_replicated:
+        return jax.device_get(x.addressable_data(0))
+    from jax.experimental import multihost_utils
+
+    return multihost_utils.process_allgather(x, tiled=True)
 
 
 def save(obj: Any, f: str | os.PathLike | BinaryIO) -> None:
     """Save a state dict (or a nested checkpoint) to a safetensors file, atomically.
+
+    Sharded arrays (``jmod.parallel``) are gathered, so the file holds each whole
+    array, the same as for the unsharded model. In a multi-process run
+    (``jax.distributed``) an array sharded over several processes' devices is
+    gathered with a collective: call ``save`` on every process then (each one writes
+    ``f``; give process 0 the real path if the others should not write). Replicated
+    arrays need no collective. Each array is gathered whole into host memory, so the
+    model must fit in one host's RAM; see docs/devices.md for per-process shards.
 
     Args:
         obj: ``model.state_dict()``, or a dict/list nesting of state dicts, arrays,

@@ -109,3 +109,93 @@ def parse_to_args(*args: Any, **kwargs: Any) -> tuple[Any, Any, bool]:
     if device is not None:
         device = resolve_device(device)
     return device, dtype, non_blocking
+
+
+# ----------------------------------------------------------------- placement
+def place(x: Any, where: Any) -> jax.Array:
+    """``jax.device_put(x, where)``, also onto a multi-process sharding from a local array.
+
+    ``jax.device_put`` puts an uncommitted or host array onto a sharding that spans
+    several processes (each process supplies its own shards; the value must be the
+    same on every process, which JAX checks), but refuses an array committed to a
+    local device. Such an array goes through the host first.
+
+    The result never shares a buffer with ``x``: ``jax.device_put`` reuses ``x``'s
+    buffer for the shard on a device they share (a replicated placement, or a
+    commit to the device ``x`` is on; ``may_alias=False`` does not prevent it in
+    jax 0.10), and donating the placed array to a compiled step would then delete
+    ``x``, which the user may still hold (torch's ``.to()`` leaves the source
+    tensor valid). Such an ``x`` is copied first. An ``x`` already committed to
+    ``where`` is returned as is (jmod.jit sees a second reference to it).
+    """
+    if isinstance(where, jax.Device):
+        where = jax.sharding.SingleDeviceSharding(where)
+    if isinstance(x, jax.Array) and x.committed and x.sharding == where:
+        return x
+    if (
+        isinstance(where, jax.sharding.Sharding)
+        and not where.is_fully_addressable
+        and isinstance(x, jax.Array)
+        and x.committed
+        and x.is_fully_addressable
+    ):
+        x = np.asarray(x)
+    elif isinstance(x, jax.Array) and x.is_fully_addressable and x.sharding.device_set & where.device_set:
+        x = jnp.copy(x)
+    return jax.device_put(x, where, may_alias=False)
+
+
+def replicated(sharding: jax.sharding.Sharding) -> jax.sharding.Sharding:
+    """A sharding that replicates an array (of any shape) over ``sharding``'s devices."""
+    if isinstance(sharding, jax.sharding.NamedSharding):
+        return jax.sharding.NamedSharding(sharding.mesh, jax.sharding.PartitionSpec(), memory_kind=sharding.memory_kind)
+    if len(sharding.device_set) == 1:
+        return jax.sharding.SingleDeviceSharding(next(iter(sharding.device_set)), memory_kind=sharding.memory_kind)
+    devices = np.array(sorted(sharding.device_set, key=lambda d: d.id))
+    mesh = jax.sharding.Mesh(devices, ("replica",), axis_types=(jax.sharding.AxisType.Auto,))
+    return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(), memory_kind=sharding.memory_kind)
+
+
+def committed_sharding(x: Any) -> jax.sharding.Sharding | None:
+    """The sharding of an array placed on purpose (``jax.Array.committed``), else None."""
+    return x.sharding if isinstance(x, jax.Array) and x.committed else None
+
+
+def default_device() -> jax.Device:
+    """Where JAX puts a new array (``jax_default_device`` or the first device)."""
+    d = jax.config.jax_default_device
+    if isinstance(d, jax.Device):
+        return d
+    if isinstance(d, str):
+        return jax.devices(d)[0]
+    return jax.devices()[0]
+
+
+def _describe_sharding(s: jax.sharding.Sharding) -> str:
+    if isinstance(s, jax.sharding.SingleDeviceSharding):
+        return str(next(iter(s.device_set)))
+    if isinstance(s, jax.sharding.NamedSharding):
+        return f"{s.spec} over mesh {dict(s.mesh.shape)}"
+    return str(s)
+
+
+def module_device(module: Any) -> Any:
+    """``Module.device``: the one device (or sharding) all of ``module``'s state is on."""
+    arrays = [p for _, p in module.named_parameters()] + [b for _, b in module.named_buffers()]
+    if not arrays:
+        return default_device()
+    shardings = {x.sharding for x in arrays}
+    if len(shardings) == 1:
+        (s,) = shardings
+        if len(s.device_set) == 1:
+            return next(iter(s.device_set))
+        return s
+    devices = {d for s in shardings for d in s.device_set}
+    if len(devices) == 1 and all(len(s.device_set) == 1 for s in shardings):
+        return next(iter(devices))  # same device, shardings differing only in memory kind
+    where = sorted({_describe_sharding(s) for s in shardings})
+    raise RuntimeError(
+        f"{type(module).__name__}'s parameters and buffers do not live in one place ({'; '.join(where[:4])}"
+        f"{'; ...' if len(where) > 4 else ''}), so it has no single .device. Use "
+        "jmod.parallel.shardings(module) for each array's sharding, or move everything with module.to(device)."
+    )

@@ -36,6 +36,7 @@ import numpy as np
 from jax.extend.core import jaxpr_as_fun
 
 from jmod._src import structure
+from jmod._src.arrays import is_tracer
 from jmod._src.errors import RetraceWarning
 from jmod._src.scope import Changes, Scope, apply_effects, is_participant, write_new
 
@@ -59,6 +60,7 @@ _SUPPORTED_JIT_KWARGS = {
     "compiler_options",
     "device",
     "backend",
+    "in_shardings",
     "out_shardings",
 }
 
@@ -230,6 +232,10 @@ class _Binding:
             part_pos,
             describe(participants, self.scope.modules, keep),
         )
+        if fn.keep_shardings:
+            # The layouts the compiled code pins updated state to are part of what it
+            # was compiled for: re-placing state (Module.to, shard_module) recompiles.
+            self.key += (tuple(_committed_sharding(c[k]) for c, k in self.locs),)
         self.keep = keep
         self.entry: _Entry | None = None
         self.donate_dyn = fn._donate_positions(args, kwargs, leaves, self.kinds)
@@ -315,6 +321,24 @@ class _Entry:
         avals = [(a.shape, a.dtype) for a in traced.jaxpr.in_avals]
         out_tree = traced.out_tree
         body = self.body
+        # Committed state keeps its layout: each updated array is constrained to the
+        # sharding its location had when this was compiled (uncommitted arrays have no
+        # layout to keep and follow JAX's propagation).
+        keep = {i: state[i].sharding for i in mut if _committed_sharding(state[i]) is not None}
+        keep = keep if owner.keep_shardings else {}
+        user_out = owner.out_shardings
+
+        def constrain(res: tuple) -> tuple:
+            out_dyn, changed_vals, new_vals, static = res
+            meta = static.value
+            if keep:
+                changed_vals = [
+                    jax.lax.with_sharding_constraint(v, keep[i]) if i in keep else v
+                    for i, v in zip(meta.changes.changed_idx, changed_vals)
+                ]
+            if user_out is not None:
+                out_dyn = _constrain_outputs(out_dyn, meta, user_out)
+            return out_dyn, changed_vals, new_vals, static
 
         def replay(mut_vals: list, const_vals: list, dyn_vals: list) -> Any:
             st: list = [None] * n_state
@@ -324,14 +348,68 @@ class _Entry:
                 st[i] = v
             flat = st + list(dyn_vals)
             if [(jnp.shape(x), jnp.result_type(x)) for x in flat] == avals:
-                return jax.tree_util.tree_unflatten(out_tree, fun(*flat))
+                return constrain(jax.tree_util.tree_unflatten(out_tree, fun(*flat)))
             # New argument shapes: run the Python function again (a retrace, as jax.jit).
-            return body(st, list(dyn_vals), mut)
+            return constrain(body(st, list(dyn_vals), mut))
 
         donate = (0,) if owner.donate else ()
         if self.owner.donate_user:
             donate = donate + (2,)
-        self.compiled = jax.jit(replay, donate_argnums=donate, **owner.jit_kwargs)
+        kwargs = dict(owner.jit_kwargs)
+        if owner.in_shardings is not None:
+            kwargs["in_shardings"] = (None, None, _dyn_in_shardings(self.binding, owner.in_shardings))
+        self.compiled = jax.jit(replay, donate_argnums=donate, **kwargs)
+
+
+def _committed_sharding(x: Any) -> Any:
+    """The sharding of a committed ``jax.Array`` (one placed on purpose), else None
+    (also for tracers: a call nested in another transformation has no placement)."""
+    return x.sharding if isinstance(x, jax.Array) and not is_tracer(x) and x.committed else None
+
+
+def _is_sharding_leaf(x: Any) -> bool:
+    return x is None or isinstance(x, (jax.sharding.Sharding, jax.sharding.PartitionSpec))
+
+
+def _broadcast_prefix(prefix: Any, tree: Any, what: str, of: str) -> list:
+    """``[(leaf index, sharding)]`` for ``tree`` (whose leaves are their indices) from a
+    sharding pytree prefix, as jax.jit reads ``in_shardings``/``out_shardings``."""
+    pairs: list = []
+
+    def visit(s: Any, sub: Any) -> None:
+        pairs.extend((i, s) for i in jax.tree_util.tree_leaves(sub))
+
+    try:
+        jax.tree_util.tree_map(visit, prefix, tree, is_leaf=_is_sharding_leaf)
+    except ValueError as e:
+        raise ValueError(f"jmod.jit: {what} must be a pytree prefix of {of} ({e})") from e
+    return pairs
+
+
+def _constrain_outputs(out_dyn: list, meta: _Meta, spec: Any) -> list:
+    """Apply the user's ``out_shardings`` (a prefix of fn's return value) to its arrays."""
+    out_tree = meta.out_tree
+    index_tree = jax.tree_util.tree_unflatten(out_tree, list(range(out_tree.num_leaves)))
+    static = {i for i, _ in meta.out_static}
+    dyn_pos = {}
+    for i in range(out_tree.num_leaves):
+        if i not in static:
+            dyn_pos[i] = len(dyn_pos)
+    out = list(out_dyn)
+    for i, s in _broadcast_prefix(spec, index_tree, "out_shardings", "the function's return value"):
+        if s is not None and i in dyn_pos:
+            out[dyn_pos[i]] = jax.lax.with_sharding_constraint(out[dyn_pos[i]], s)
+    return out
+
+
+def _dyn_in_shardings(b: _Binding, spec: Any) -> list:
+    """The user's ``in_shardings`` (a prefix of the positional arguments) for the array
+    arguments; Modules, Optimizers and static values take none (state keeps its own)."""
+    index_tree, _ = jax.tree_util.tree_unflatten(b.treedef, list(range(len(b.kinds))))
+    by_leaf = dict(_broadcast_prefix(
+        tuple(spec) if isinstance(spec, list) else spec, index_tree, "in_shardings", "the positional arguments"
+    ))
+    return [by_leaf.get(i) for i, k in enumerate(b.kinds) if k == 0]
 
 
 def _with_forced(changes: Changes, force: tuple, scope: Scope) -> Changes:
@@ -346,12 +424,17 @@ def _with_forced(changes: Changes, force: tuple, scope: Scope) -> Changes:
 class JitFunction:
     """A function compiled by :func:`jit`. Call it like the original."""
 
-    def __init__(self, fn: Callable, *, donate: bool = True, **jit_kwargs: Any) -> None:
+    def __init__(self, fn: Callable, *, donate: bool = True, keep_shardings: bool = True, **jit_kwargs: Any) -> None:
         unknown = set(jit_kwargs) - _SUPPORTED_JIT_KWARGS
         if unknown:
             raise TypeError(f"jmod.jit got unsupported jax.jit argument(s) {sorted(unknown)}")
         self.fn = fn
         self.donate = donate
+        # jmod applies these itself: jax.jit's would also cover the state it threads.
+        self.in_shardings = jit_kwargs.pop("in_shardings", None)
+        self.out_shardings = jit_kwargs.pop("out_shardings", None)
+        # jax.jit's deprecated device=/backend= cannot be combined with shardings.
+        self.keep_shardings = keep_shardings and not ({"device", "backend"} & set(jit_kwargs))
         static_argnums = jit_kwargs.pop("static_argnums", ())
         self.static_argnums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
         static_argnames = jit_kwargs.pop("static_argnames", ())
@@ -484,7 +567,7 @@ class JitFunction:
         self.last = None
 
 
-def jit(fn: Callable | None = None, *, donate: bool = True, **jax_jit_kwargs: Any) -> Any:
+def jit(fn: Callable | None = None, *, donate: bool = True, keep_shardings: bool = True, **jax_jit_kwargs: Any) -> Any:
     """Compile ``fn`` with ``jax.jit``; ``fn`` may take and mutate Modules and Optimizers.
 
     Arguments that are Modules, Optimizers or Generators (also inside tuples, lists
@@ -499,12 +582,26 @@ def jit(fn: Callable | None = None, *, donate: bool = True, **jax_jit_kwargs: An
     a static argument. Arrays ``fn`` replaces are donated (no copy per step) unless
     you hold a reference to them.
 
+    Placement follows the state, as ``jax.jit`` follows committed inputs: a model
+    moved to a device (``model.to(...)``) or sharded over a mesh
+    (``jmod.parallel.shard_module``) computes there, and with ``keep_shardings``
+    every state array the function updates is written back with the sharding it
+    had, so a step never changes a parameter's or optimizer state's layout.
+
     Args:
         fn: the function to compile (use as ``@jmod.jit`` or ``jmod.jit(fn, ...)``).
         donate: donate replaced state arrays (default ``True``).
+        keep_shardings: constrain each updated state array that was committed to a
+            device or sharding (``jax.Array.committed``) to keep that sharding
+            (default ``True``). Changing a layout through ``Module.to`` or
+            ``jmod.parallel`` recompiles; ``False`` leaves the output layout of state
+            to JAX's sharding propagation.
         **jax_jit_kwargs: ``static_argnums``, ``static_argnames``, ``donate_argnums``,
             ``donate_argnames``, ``keep_unused``, ``inline``, ``compiler_options``,
-            ``device``, ``backend``, ``out_shardings`` (passed to ``jax.jit``).
+            ``device``, ``backend`` (passed to ``jax.jit``); ``in_shardings`` (a prefix
+            of the positional arguments, applied to array arguments; Modules and
+            Optimizers keep their arrays' shardings) and ``out_shardings`` (a prefix of
+            ``fn``'s return value), as in ``jax.jit``.
 
     Examples:
         >>> import jax.numpy as jnp, optax, jmod
@@ -522,8 +619,8 @@ def jit(fn: Callable | None = None, *, donate: bool = True, **jax_jit_kwargs: An
         True
     """
     if fn is None:
-        return functools.partial(jit, donate=donate, **jax_jit_kwargs)
-    return JitFunction(fn, donate=donate, **jax_jit_kwargs)
+        return functools.partial(jit, donate=donate, keep_shardings=keep_shardings, **jax_jit_kwargs)
+    return JitFunction(fn, donate=donate, keep_shardings=keep_shardings, **jax_jit_kwargs)
 
 
 def compile(model: Any = None, **jit_kwargs: Any) -> Any:

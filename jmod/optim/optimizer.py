@@ -150,6 +150,7 @@ class Optimizer:
         self.tx = tx
         self.param_groups = [ParamGroup(self, i, g) for i, g in enumerate(group_dicts)]
         self.opt_state = tx.init(self._params())
+        self._place_state()
 
     # ------------------------------------------------------------------ building
     def _normalise_groups(self, params: Any) -> list[tuple[list[Parameter], list[str], dict]]:
@@ -198,6 +199,42 @@ class Optimizer:
         self._state_leaves = leaves
         self._state_treedef = treedef
         structure.bump()
+
+    def _place_state(self) -> None:
+        """Put each state array where its parameter is (used by ``__init__`` and
+        ``jmod.parallel.shard_optimizer``).
+
+        ``tx.init`` builds moments with ``zeros_like(param)``, which keeps a placed
+        parameter's sharding, but scalars (step counts, injected hyperparameters)
+        land uncommitted on the default device, and state built before the model
+        was moved stays behind. So: state under a parameter's key (optax and jmod's
+        rules keep per-parameter state in dicts keyed like the parameters) takes the
+        parameter's sharding when it has its shape, else is replicated over that
+        parameter's devices; state shared by all parameters is replicated over their
+        devices. Nothing moves while no parameter is committed to a placement.
+        """
+        from jmod._src import devices
+
+        params = self._params()
+        where = {k: devices.committed_sharding(v) for k, v in params.items()}
+        placed = [s for s in where.values() if s is not None]
+        if not placed:
+            return
+        common = None
+        if len({frozenset(s.device_set) for s in placed}) == 1:
+            named = [s for s in placed if isinstance(s, jax.sharding.NamedSharding)]
+            common = devices.replicated((named or placed)[0])
+        new = []
+        for path, leaf in jax.tree_util.tree_flatten_with_path(self.opt_state)[0]:
+            key = next((k.key for k in path if isinstance(k, jax.tree_util.DictKey) and k.key in where), None)
+            target = common
+            if key is not None:
+                s = where[key]
+                target = None if s is None else s if leaf.shape == params[key].shape else devices.replicated(s)
+            if target is not None and isinstance(leaf, jax.Array) and (not leaf.committed or leaf.sharding != target):
+                leaf = devices.place(leaf, target)
+            new.append(leaf)
+        self._state_leaves[:] = new
 
     # What jmod.jit threads through compiled code for this optimizer.
     def _jmod_state_locations(self) -> list[tuple[Any, Any]]:
@@ -320,7 +357,14 @@ class Optimizer:
             v = to_jax(saved[k])
             if v.shape != old.shape:
                 raise ValueError(f"loaded state dict has a different shape for {k}: {v.shape} vs {old.shape}")
-            new.append(v.astype(old.dtype))
+            v = v.astype(old.dtype)
+            if isinstance(old, jax.Array) and old.committed and v.sharding != old.sharding:
+                # Like Module.load_state_dict: the loaded value takes the place (device,
+                # sharding) of the state it replaces.
+                from jmod._src.devices import place
+
+                v = place(v, old.sharding)
+            new.append(v)
         groups = state_dict.get("param_groups")
         if groups is not None and len(groups) != len(self.param_groups):
             raise ValueError("loaded state dict has a different number of parameter groups")

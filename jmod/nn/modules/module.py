@@ -127,6 +127,42 @@ def _same_aval(a: Any, b: Any) -> bool:
     return a.shape == b.shape and a.dtype == b.dtype
 
 
+class _DeviceAttribute:
+    r"""``Module.device``: where the parameters and buffers live (a ``jax.Device`` or a ``Sharding``).
+
+    What torch code gets from ``next(model.parameters()).device``, as
+    ``jax.Array.device`` defines it: the ``jax.Device`` when every parameter and
+    buffer is on that one device; the common ``jax.sharding.Sharding`` when all of
+    them share one multi-device sharding (a replicated, data-parallel model). A
+    module without parameters or buffers reports the default device.
+
+    It raises ``RuntimeError`` when the arrays are on different devices or have
+    different shardings (an FSDP or tensor-parallel model); see
+    ``jmod.parallel.shardings(module)`` for each array's sharding.
+
+    A subclass may still assign its own ``self.device = ...`` (common in torch code):
+    the instance attribute then takes precedence, as does a parameter, buffer or
+    submodule registered under that name.
+
+    Examples:
+        >>> import jax
+        >>> from jmod import nn
+        >>> model = nn.Linear(2, 2).to(jax.devices()[0])
+        >>> model.device == jax.devices()[0]
+        True
+    """
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        if obj is None:
+            return self
+        for registry in ("_parameters", "_buffers", "_modules"):
+            if "device" in obj.__dict__.get(registry, ()):
+                return obj.__getattr__("device")
+        from jmod._src import devices
+
+        return devices.module_device(obj)
+
+
 class Module(StateDictMixin):
     r"""Base class for all neural network modules; subclass it for your models.
 
@@ -441,7 +477,7 @@ class Module(StateDictMixin):
             if dtype is not None and (jnp.issubdtype(t.dtype, jnp.floating) or jnp.issubdtype(t.dtype, jnp.complexfloating)):
                 t = t.astype(dtype)
             if device is not None:
-                t = jax.device_put(t, device)
+                t = devices.place(t, device)
             return t
 
         return self._apply(convert)
@@ -450,13 +486,17 @@ class Module(StateDictMixin):
         r"""Move all parameters and buffers to a GPU (``jax.devices("gpu")``)."""
         from jmod._src import devices
 
-        return self._apply(lambda t: jax.device_put(t, devices.resolve_device("cuda", device)))
+        dev = devices.resolve_device("cuda", device)
+        return self._apply(lambda t: devices.place(t, dev))
 
     def cpu(self: T) -> T:
         r"""Move all parameters and buffers to the CPU."""
         from jmod._src import devices
 
-        return self._apply(lambda t: jax.device_put(t, devices.resolve_device("cpu")))
+        dev = devices.resolve_device("cpu")
+        return self._apply(lambda t: devices.place(t, dev))
+
+    device = _DeviceAttribute()
 
     def type(self: T, dst_type: Any) -> T:
         r"""Cast all parameters and buffers to ``dst_type``."""

@@ -348,7 +348,8 @@ class Module(StateDictMixin):
         mod = self.get_submodule(module_path)
         if not hasattr(mod, param_name):
             raise AttributeError(mod._get_name() + " has no attribute `" + param_name + "`")
-        if param_name not in mod._parameters:
+        # torch checks isinstance(param, Parameter): a name registered as None is not one.
+        if mod._parameters.get(param_name) is None:
             raise AttributeError("`" + param_name + "` is not an nn.Parameter")
         return getattr(mod, param_name)
 

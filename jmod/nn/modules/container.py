@@ -7,6 +7,7 @@ when indexed (their entries are ``Parameter`` slots, as everywhere in jmod).
 from __future__ import annotations
 
 import operator
+import warnings
 from collections import OrderedDict, abc as container_abcs
 from collections.abc import Iterable, Iterator, Mapping
 from itertools import chain, islice
@@ -25,6 +26,12 @@ class Container(Module):
     """Deprecated torch container kept for ported code: registers keyword modules."""
 
     def __init__(self, **kwargs: Any) -> None:
+        warnings.warn(
+            "`nn.Container` is deprecated. "
+            "All of its functionality is now implemented in `nn.Module`. Subclass that instead.",
+            FutureWarning,
+            stacklevel=2,
+        )
         super().__init__()
         for key, value in kwargs.items():
             self.add_module(key, value)

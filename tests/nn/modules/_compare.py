@@ -44,10 +44,10 @@ class _Torch(_Lib):
         return t if dtype is None else t.to(getattr(torch, dtype))
 
     def zeros(self, *shape: int, dtype: str = "float32") -> torch.Tensor:
-        return torch.zeros(*shape, dtype=getattr(torch, dtype))
+        return torch.zeros(shape, dtype=getattr(torch, dtype))
 
     def ones(self, *shape: int, dtype: str = "float32") -> torch.Tensor:
-        return torch.ones(*shape, dtype=getattr(torch, dtype))
+        return torch.ones(shape, dtype=getattr(torch, dtype))
 
     @staticmethod
     def to_numpy(x: Any) -> np.ndarray:

@@ -1284,3 +1284,13 @@ def test_no_warnings_from_plain_module_use():
         m.load_state_dict(m.state_dict())
         repr(m)
         copy.deepcopy(m)
+
+
+def test_parameter_container_repr_scalar_and_empty_parameters():
+    def run(L):
+        pl = L.nn.ParameterList([L.zeros(), L.zeros(0)])
+        pd = L.nn.ParameterDict(OrderedDict([("s", L.zeros()), ("e", L.zeros(0))]))
+        strip = lambda s: re.sub(r"\[[\w.]+ of size", "[<dtype> of size", s)  # noqa: E731
+        return strip(repr(pl)), strip(repr(pd))
+
+    assert run(JMOD) == run(TORCH)

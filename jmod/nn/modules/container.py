@@ -482,7 +482,9 @@ class ParameterList(Module):
     def extra_repr(self) -> str:
         child_lines = []
         for k in range(len(self)):
-            p = self._parameters.get(str(k), self.__dict__.get(str(k)))
+            # The slot for parameters; anything else as attribute access gives it
+            # (a Module entry lives in _modules), as torch's ``enumerate(self)``.
+            p = self._parameters[str(k)] if str(k) in self._parameters else getattr(self, str(k))
             child_lines.append("  " + _param_extra_repr_line(str(k), p))
         return "\n".join(child_lines)
 
@@ -608,7 +610,7 @@ class ParameterDict(Module):
     def extra_repr(self) -> str:
         child_lines = []
         for k in self._keys:
-            p = self._parameters.get(k, self.__dict__.get(k))
+            p = self._parameters[k] if k in self._parameters else getattr(self, k)
             child_lines.append("  " + _param_extra_repr_line(k, p))
         return "\n".join(child_lines)
 

@@ -339,6 +339,21 @@ def test_buffer_marker_survives_reassignment_to_another_name():
     assert run(JMOD) == run(TORCH)
 
 
+def test_buffer_marks_a_new_array_not_its_argument():
+    """torch's ``nn.Buffer(t)`` is a new (detached) tensor: ``t`` itself stays a plain
+    tensor, and two ``Buffer(t)`` are two buffers."""
+
+    def run(L):
+        m = L.nn.Module()
+        t = L.ones(3)
+        m.a = L.Buffer(t)
+        m.b = L.Buffer(t, persistent=False)
+        m.plain = t
+        return tree_names(m), "plain" in m.__dict__
+
+    assert run(JMOD) == run(TORCH)
+
+
 def test_plain_registered_buffer_read_back_is_a_plain_attribute():
     for L in LIBS:
         m = L.nn.Module()

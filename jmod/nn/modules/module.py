@@ -17,6 +17,7 @@ State-dict methods live in ``_state_dict.py`` (a mixin) to keep this file readab
 from __future__ import annotations
 
 import functools
+import inspect
 import warnings
 import weakref
 from collections import OrderedDict
@@ -930,7 +931,7 @@ class Module(StateDictMixin):
                             # stats): not a structural change.
                             buffers[name] = value
                             return
-                    self.register_buffer(name, value, persistent)
+                    self._register_buffer_compat(name, value, persistent)
                 else:
                     old = d.get(name, _MISSING)
                     object.__setattr__(self, name, value)
@@ -940,6 +941,21 @@ class Module(StateDictMixin):
                         and _same_aval(old, value)
                     ):
                         structure.bump()
+
+    def _register_buffer_compat(self, name: str, value: Any, persistent: bool) -> None:
+        """``register_buffer(name, value, persistent)``, or without ``persistent`` for a
+        subclass whose override lacks it (torch's ``__setattr__`` does the same)."""
+        if getattr(self.register_buffer, "__func__", None) is Module.register_buffer:
+            self.register_buffer(name, value, persistent)
+        elif "persistent" in inspect.signature(self.register_buffer).parameters:
+            self.register_buffer(name, value, persistent)
+        else:
+            if not persistent:
+                raise RuntimeError(
+                    "Registering a non-persistent buffer on a Module subclass that implements "
+                    "register_buffer() without the persistent argument is not allowed."
+                )
+            self.register_buffer(name, value)
 
     def __delattr__(self, name: str) -> None:
         if name in self._parameters:

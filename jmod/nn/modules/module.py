@@ -44,7 +44,7 @@ from jmod.nn.modules.hooks import (
     register_module_module_registration_hook,
     register_module_parameter_registration_hook,
 )
-from jmod.nn.parameter import Buffer, Parameter, owner_of
+from jmod.nn.parameter import Buffer, Parameter, buffer_mark, owner_of
 
 __all__ = [
     "register_module_forward_pre_hook",
@@ -856,6 +856,7 @@ class Module(StateDictMixin):
                         c.discard(name)
 
         params = d.get("_parameters")
+        marked = None
         if isinstance(value, jax.Array) and params is not None:
             # An array read from some module's parameter stands for that Parameter,
             # as the Parameter object itself does in torch: assigning it ties.
@@ -864,6 +865,9 @@ class Module(StateDictMixin):
                 if params.get(name) is slot:
                     return
                 value = slot
+            elif name not in params:
+                # An array made by nn.Buffer stays a buffer marker, as torch's flagged tensor.
+                marked = buffer_mark(value)
         if isinstance(value, Parameter):
             if params is None:
                 raise AttributeError("cannot assign parameters before Module.__init__() call")
@@ -912,7 +916,7 @@ class Module(StateDictMixin):
                 structure.bump()
             else:
                 buffers = d.get("_buffers")
-                if isinstance(value, Buffer) or (buffers is not None and name in buffers):
+                if isinstance(value, Buffer) or marked is not None or (buffers is not None and name in buffers):
                     if value is not None and not isinstance(value, Buffer) and not is_array_like(value):
                         raise TypeError(
                             f"cannot assign '{typename(value)}' as buffer '{name}' "
@@ -921,6 +925,8 @@ class Module(StateDictMixin):
                     if isinstance(value, Buffer):
                         persistent = value.persistent
                         value = value.data
+                    elif marked is not None:
+                        persistent = marked
                     else:
                         persistent = name not in self._non_persistent_buffers_set
                     old = buffers.get(name) if buffers is not None else None

@@ -60,8 +60,13 @@ __all__ = [
 
 T = TypeVar("T", bound="Module")
 
-# Hook dicts read on every call; aliased at module level so _call_impl's fast path is
-# a handful of truthiness tests (the same test torch's _call_impl makes).
+# The global hook registries live here, as in torch: torch code rebinds them
+# (``nn.modules.module._global_forward_hooks = OrderedDict()``, as torch's own test
+# tearDown does), so registration (hooks.py) and calls both look them up here.
+_global_buffer_registration_hooks = _hooks._global_buffer_registration_hooks
+_global_module_registration_hooks = _hooks._global_module_registration_hooks
+_global_parameter_registration_hooks = _hooks._global_parameter_registration_hooks
+_global_is_full_backward_hook: bool | None = None
 _global_forward_pre_hooks = _hooks._global_forward_pre_hooks
 _global_forward_hooks = _hooks._global_forward_hooks
 _global_forward_hooks_always_called = _hooks._global_forward_hooks_always_called
@@ -239,7 +244,7 @@ class Module(StateDictMixin):
         else:
             if tensor is not None:
                 tensor = to_jax(tensor)
-            for hook in _hooks._global_buffer_registration_hooks.values():
+            for hook in _global_buffer_registration_hooks.values():
                 output = hook(self, name, tensor)
                 if output is not None:
                     tensor = output
@@ -276,7 +281,7 @@ class Module(StateDictMixin):
                 f"cannot assign '{typename(param)}' object to parameter '{name}' (jmod.nn.Parameter or None required)"
             )
         else:
-            for hook in _hooks._global_parameter_registration_hooks.values():
+            for hook in _global_parameter_registration_hooks.values():
                 output = hook(self, name, param)
                 if output is not None:
                     param = output
@@ -295,7 +300,7 @@ class Module(StateDictMixin):
             raise KeyError(f'module name can\'t contain ".", got: {name}')
         elif name == "":
             raise KeyError('module name can\'t be empty string ""')
-        for hook in _hooks._global_module_registration_hooks.values():
+        for hook in _global_module_registration_hooks.values():
             output = hook(self, name, module)
             if output is not None:
                 module = output
@@ -651,12 +656,12 @@ class Module(StateDictMixin):
 
     def _get_backward_hooks(self) -> tuple[list[Callable], list[Callable]]:
         full: list[Callable] = []
-        if _hooks._global_is_full_backward_hook is True:
+        if _global_is_full_backward_hook is True:
             full += _global_backward_hooks.values()
         if self._is_full_backward_hook is True:
             full += self._backward_hooks.values()
         non_full: list[Callable] = []
-        if _hooks._global_is_full_backward_hook is False:
+        if _global_is_full_backward_hook is False:
             non_full += _global_backward_hooks.values()
         if self._is_full_backward_hook is False:
             non_full += self._backward_hooks.values()
@@ -897,7 +902,7 @@ class Module(StateDictMixin):
                 if modules is None:
                     raise AttributeError("cannot assign module before Module.__init__() call")
                 remove_from(d, self._parameters, self._buffers, self._non_persistent_buffers_set)
-                for hook in _hooks._global_module_registration_hooks.values():
+                for hook in _global_module_registration_hooks.values():
                     output = hook(self, name, value)
                     if output is not None:
                         value = output
@@ -908,7 +913,7 @@ class Module(StateDictMixin):
                     raise TypeError(
                         f"cannot assign '{typename(value)}' as child module '{name}' (jmod.nn.Module or None expected)"
                     )
-                for hook in _hooks._global_module_registration_hooks.values():
+                for hook in _global_module_registration_hooks.values():
                     output = hook(self, name, value)
                     if output is not None:
                         value = output

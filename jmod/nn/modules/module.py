@@ -747,8 +747,9 @@ class Module(StateDictMixin):
             if bw_hook:
                 if not isinstance(result, (jax.Array, tuple)):
                     warnings.warn(
-                        "For backward hooks to be called, module output should be an array or a tuple of arrays"
-                        f" but received {type(result)}",
+                        # torch's words (users match on them), then jmod's types
+                        "For backward hooks to be called, module output should be a Tensor or a tuple of Tensors"
+                        f" (jax.Array or a tuple of jax.Array) but received {type(result)}",
                         stacklevel=2,
                     )
                 result = bw_hook.setup_output_hook(result)

@@ -1309,3 +1309,26 @@ def test_parameter_container_repr_scalar_and_empty_parameters():
         return strip(repr(pl)), strip(repr(pd))
 
     assert run(JMOD) == run(TORCH)
+
+
+def test_buffer_reassignment_goes_through_an_overridden_register_buffer():
+    """torch's ``__setattr__`` calls ``register_buffer`` for every buffer assignment."""
+
+    def run(L):
+        calls = []
+
+        class Logged(L.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.register_buffer("running", L.zeros(2))
+
+            def register_buffer(self, name, tensor, persistent=True):
+                calls.append((name, persistent))
+                super().register_buffer(name, tensor, persistent)
+
+        m = Logged()
+        m.running = m.running + 1  # same shape: a value update
+        m.running = L.zeros(3)
+        return calls, tree_names(m)
+
+    assert run(JMOD) == run(TORCH)

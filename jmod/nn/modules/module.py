@@ -936,7 +936,15 @@ class Module(StateDictMixin):
                     else:
                         persistent = name not in self._non_persistent_buffers_set
                     old = buffers.get(name) if buffers is not None else None
-                    if value is not None and old is not None and persistent == (name not in self._non_persistent_buffers_set):
+                    if (
+                        value is not None
+                        and old is not None
+                        and persistent == (name not in self._non_persistent_buffers_set)
+                        # torch goes through register_buffer every time: keep that when
+                        # it is observable (registration hooks, an override)
+                        and not _global_buffer_registration_hooks
+                        and getattr(self.register_buffer, "__func__", None) is Module.register_buffer
+                    ):
                         value = to_jax(value)
                         if _same_aval(old, value):
                             # A new value for an existing buffer (BatchNorm's running

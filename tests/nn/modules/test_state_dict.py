@@ -580,3 +580,15 @@ def test_loaded_model_computes_like_torch():
     j.load_state_dict(t.state_dict())
     x = rng_array(5, 4)
     np.testing.assert_allclose(np.asarray(j(jnp.asarray(x))), t(torch.from_numpy(x)).detach().numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("assign", [False, True])
+def test_load_a_keep_vars_state_dict(assign):
+    """torch: ``state_dict(keep_vars=True)`` holds Parameters, which load like tensors."""
+
+    def run(L):
+        src, dst = filled(L, seed=4), net(L)
+        r = dst.load_state_dict(src.state_dict(keep_vars=True), assign=assign)
+        return str(r), sorted((k, v.tolist()) for k, v in np_state(dst, L).items())
+
+    assert run(JMOD) == run(TORCH)

@@ -22,6 +22,7 @@ import jax
 
 from jmod._src import structure
 from jmod._src.arrays import is_array_like, is_tracer, to_jax
+from jmod.nn.parameter import Parameter
 
 if TYPE_CHECKING:
     from jmod.nn.modules.module import Module
@@ -251,6 +252,8 @@ class StateDictMixin:
             key = prefix + name
             if key in state_dict:
                 input_param = state_dict[key]
+                if isinstance(input_param, Parameter):  # from state_dict(keep_vars=True)
+                    input_param = input_param.data
                 if not is_array_like(input_param):
                     # torch's wording (users match on it), then what jmod accepts.
                     error_msgs.append(

@@ -1552,3 +1552,36 @@ def test_backward_hook_with_jmod_grad_and_jmod_jit():
         jgrads = {"a": np.asarray(ga), "b": np.asarray(gb), "bias": np.asarray(gbias)}
         jgrads.update({k: np.asarray(v) for k, v in g_params.items()})
         compare_grads(jgrads, tgrads)
+
+
+def test_backward_hooks_keep_a_namedtuple_output():
+    """torch rebuilds a tuple subclass output (``type(args)(*arg_list)``) after wrapping it."""
+    from collections import namedtuple
+
+    Out = namedtuple("Out", ["value", "aux"])
+
+    def run(L):
+        class M(L.nn.Module):
+            def forward(self, x):
+                return Out(x * 2, x.sum())
+
+        m = M()
+        seen = []
+        m.register_full_backward_hook(lambda mod, gi, go: seen.append([g is None for g in go]))
+        x = rng_array(3)
+        if L is TORCH:
+            out = m(torch.tensor(x, requires_grad=True))
+            out.value.sum().backward()
+        else:
+            holder = []
+
+            def f(v):
+                out = m(v)
+                holder.append(type(out).__name__)
+                return out.value.sum()
+
+            jax.grad(f)(jnp.asarray(x))
+            out = holder
+        return type(out).__name__ if L is TORCH else out[0], seen
+
+    assert run(JMOD) == run(TORCH) == ("Out", [[False, True]])

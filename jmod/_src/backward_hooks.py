@@ -146,7 +146,10 @@ class BackwardHook:
         out = list(outs)
         for i, v in zip(idx, new):
             out[i] = v
-        return tuple(out) if is_tuple else out[0]
+        if not is_tuple:
+            return out[0]
+        # A tuple subclass (a namedtuple) is rebuilt as torch's _apply_on_tensors does.
+        return tuple(out) if type(result) is tuple else type(result)(*out)
 
     def _on_output_grads(self, grads: tuple, perturbed: list[bool]) -> tuple:
         idx = self.output_tensors_index or []

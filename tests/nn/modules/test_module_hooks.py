@@ -1585,3 +1585,22 @@ def test_backward_hooks_keep_a_namedtuple_output():
         return type(out).__name__ if L is TORCH else out[0], seen
 
     assert run(JMOD) == run(TORCH) == ("Out", [[False, True]])
+
+
+def test_rebinding_global_hooks_retraces_compiled_code():
+    """After a torch-style ``_global_forward_hooks = OrderedDict()`` compiled calls must
+    not keep running the hooks they were traced with."""
+    import jmod.nn.modules.module as mm
+
+    m = JMOD.nn.Linear(2, 2)
+    step = jmod.jit(lambda mod, x: mod(x))
+    x = jnp.ones((1, 2))
+    saved = mm._global_forward_hooks
+    try:
+        mm.register_module_forward_hook(lambda mod, i, o: o * 0)
+        np.testing.assert_array_equal(step(m, x), np.zeros((1, 2)))
+        mm._global_forward_hooks = OrderedDict()
+        np.testing.assert_allclose(step(m, x), m(x), atol=1e-6)
+        assert not np.allclose(np.asarray(m(x)), 0)
+    finally:
+        mm._global_forward_hooks = saved

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
+import types
 import warnings
 import weakref
 from collections import OrderedDict
@@ -75,6 +77,20 @@ _global_backward_pre_hooks = _hooks._global_backward_pre_hooks
 _global_backward_hooks = _hooks._global_backward_hooks
 
 _MISSING = object()
+
+
+class _HookRegistryModule(types.ModuleType):
+    """This module's type: rebinding a ``_global_*`` registry (torch code does
+    ``nn.modules.module._global_forward_hooks = OrderedDict()``) changes what every
+    call runs, so compiled code must retrace."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name.startswith("_global_"):
+            structure.bump()
+
+
+sys.modules[__name__].__class__ = _HookRegistryModule
 
 
 def _addindent(s_: str, numSpaces: int) -> str:

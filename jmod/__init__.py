@@ -28,7 +28,11 @@ from jmod._src.random import (
 
 __version__ = "0.1.0"
 
-from jmod import func as func  # noqa: E402
-from jmod import optim as optim  # noqa: E402
+from jmod import (
+    func as func,  # noqa: E402
+    optim as optim,  # noqa: E402
+)
 from jmod._src.autodiff import grad as grad, value_and_grad as value_and_grad  # noqa: E402
+from jmod._src.capture import capture as capture  # noqa: E402
 from jmod._src.jit import compile as compile, jit as jit  # noqa: E402
+from jmod.serialization import load as load, save as save  # noqa: E402

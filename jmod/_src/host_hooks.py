@@ -25,6 +25,13 @@ from jmod._src.errors import HookTracerError
 
 __all__ = ["HostHook", "call_hook"]
 
+try:  # "am I being traced by jit": public in jax.extend, with a warning-shaped name
+    from jax.extend.core import unsafe_am_i_under_a_jit_DO_NOT_USE as _under_jit
+except ImportError:  # pragma: no cover - older jax
+
+    def _under_jit() -> bool:
+        return False
+
 _TRACER_ERRORS = (
     jax.errors.ConcretizationTypeError,
     jax.errors.TracerArrayConversionError,
@@ -60,9 +67,11 @@ class HostHook:
     def __call__(self, module: Any, *args: Any) -> None:
         leaves, treedef = jax.tree_util.tree_flatten(args, is_leaf=lambda x: x is None)
         traced = [i for i, x in enumerate(leaves) if is_tracer(x)]
-        if not traced:
+        if not traced and not _under_jit():
             self.hook(module, *args)
             return None
+        # Inside compiled code the hook must run on every call, even when its
+        # arguments happen to be constants at trace time: stage it as a callback.
         static = [None if is_tracer(x) else x for x in leaves]
         hook = self.hook
 

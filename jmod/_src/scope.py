@@ -34,6 +34,30 @@ from jmod._src.state import walk_modules
 
 _MISSING = object()
 
+# Attributes Module.__init__ creates: jmod's own bookkeeping, never user state.
+MODULE_INTERNALS = frozenset(
+    {
+        "training",
+        "_parameters",
+        "_buffers",
+        "_non_persistent_buffers_set",
+        "_backward_pre_hooks",
+        "_backward_hooks",
+        "_is_full_backward_hook",
+        "_forward_hooks",
+        "_forward_hooks_with_kwargs",
+        "_forward_hooks_always_called",
+        "_forward_pre_hooks",
+        "_forward_pre_hooks_with_kwargs",
+        "_state_dict_hooks",
+        "_state_dict_pre_hooks",
+        "_load_state_dict_pre_hooks",
+        "_load_state_dict_post_hooks",
+        "_modules",
+        "_compiled_call_impl",
+    }
+)
+
 Location = tuple[Any, Any]
 # (participant index, dotted module path, kind, name): kind is "attr", "buffer" or "param"
 Path = tuple[int, str, str, str]
@@ -200,7 +224,12 @@ class Scope:
                     effects.append(((pi, mpath, "attr", name), value))
             if check_leaks:
                 for name, value in d.items():
-                    if not is_jax_array(value) and isinstance(value, (list, dict, set)) and _find_leak(value):
+                    if (
+                        name not in MODULE_INTERNALS
+                        and not is_jax_array(value)
+                        and isinstance(value, (list, dict, set))
+                        and _find_leak(value)
+                    ):
                         raise TracerEscapeError(
                             f"{type(m).__name__}.{name} (module '{mpath or '<root>'}') had a traced array put into it "
                             f"(a {type(value).__name__} mutated in place), which would outlive the compiled call. "
@@ -227,6 +256,8 @@ class Scope:
                 del m._parameters[name]
         for (c, k), v in zip(self.locs, self.orig):
             c[k] = v
+        # Drop every reference to the traced values (jax.check_tracer_leaks looks).
+        self.orig = self.inputs = self.snaps = None
 
 
 def apply_effects(participants: Sequence[Any], effects: tuple[tuple[Path, Any], ...]) -> None:

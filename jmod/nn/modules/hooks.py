@@ -177,17 +177,26 @@ def register_module_parameter_registration_hook(hook: Callable[..., Any]) -> Rem
     return _register(_g()._global_parameter_registration_hooks, hook)
 
 
-def register_module_forward_pre_hook(hook: Callable[..., Any]) -> RemovableHandle:
+def _host(hook: Callable, host: bool) -> Callable:
+    if not host:
+        return hook
+    from jmod._src.host_hooks import HostHook
+
+    return HostHook(hook)
+
+
+def register_module_forward_pre_hook(hook: Callable[..., Any], *, host: bool = False) -> RemovableHandle:
     """Register a forward pre-hook common to all modules.
 
     ``hook(module, args) -> None or modified input``; it runs before the module's own
     forward pre-hooks. Adds global state: intended for debugging and profiling.
+    ``host=True`` (jmod) runs an observing hook on the host inside compiled code.
     """
-    return _register(_g()._global_forward_pre_hooks, hook)
+    return _register(_g()._global_forward_pre_hooks, _host(hook, host))
 
 
 def register_module_forward_hook(
-    hook: Callable[..., Any], *, with_kwargs: bool = False, always_call: bool = False
+    hook: Callable[..., Any], *, with_kwargs: bool = False, always_call: bool = False, host: bool = False
 ) -> RemovableHandle:
     """Register a forward hook common to all modules.
 
@@ -196,8 +205,10 @@ def register_module_forward_hook(
     hooks. ``always_call=True`` runs it even when forward raises.
     """
     g = _g()
-    handle = RemovableHandle(g._global_forward_hooks, extra_dict=g._global_forward_hooks_always_called)
-    g._global_forward_hooks[handle.id] = hook
+    handle = RemovableHandle(
+        g._global_forward_hooks, extra_dict=[g._global_forward_hooks_always_called, g._global_forward_hooks_with_kwargs]
+    )
+    g._global_forward_hooks[handle.id] = _host(hook, host)
     if with_kwargs:
         g._global_forward_hooks_with_kwargs[handle.id] = True
     if always_call:
@@ -226,14 +237,14 @@ def register_module_backward_hook(hook: Callable[..., Any]) -> RemovableHandle:
     return _register(_g()._global_backward_hooks, hook)
 
 
-def register_module_full_backward_pre_hook(hook: Callable[..., Any]) -> RemovableHandle:
+def register_module_full_backward_pre_hook(hook: Callable[..., Any], *, host: bool = False) -> RemovableHandle:
     """Register ``hook(module, grad_output) -> None or new grad_output`` for all modules;
     runs before each module's own backward pre-hooks."""
-    return _register(_g()._global_backward_pre_hooks, hook)
+    return _register(_g()._global_backward_pre_hooks, _host(hook, host))
 
 
-def register_module_full_backward_hook(hook: Callable[..., Any]) -> RemovableHandle:
+def register_module_full_backward_hook(hook: Callable[..., Any], *, host: bool = False) -> RemovableHandle:
     """Register ``hook(module, grad_input, grad_output) -> None or new grad_input`` for all
     modules; runs before each module's own backward hooks."""
     _set_global_full(True)
-    return _register(_g()._global_backward_hooks, hook)
+    return _register(_g()._global_backward_hooks, _host(hook, host))

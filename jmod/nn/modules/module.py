@@ -33,7 +33,7 @@ from jmod._src import structure
 from jmod._src.arrays import is_array_like, to_jax, typename
 from jmod._src.host_hooks import HostHook, call_hook
 from jmod.nn.modules import hooks as _hooks
-from jmod.nn.modules._state_dict import StateDictMixin, _IncompatibleKeys
+from jmod.nn.modules._state_dict import StateDictMixin
 from jmod.nn.modules.hooks import (
     RemovableHandle,
     _HookDict,

@@ -1,0 +1,255 @@
+"""jmod.optim against torch.optim, step for step on the same weights and data."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+import torch
+
+import jmod
+from jmod import nn
+
+
+class JNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(5, 7)
+        self.fc2 = nn.Linear(7, 3)
+
+    def forward(self, x):
+        return self.fc2(jnp.tanh(self.fc1(x)))
+
+
+class TNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = torch.nn.Linear(5, 7)
+        self.fc2 = torch.nn.Linear(7, 3)
+
+    def forward(self, x):
+        return self.fc2(torch.tanh(self.fc1(x)))
+
+
+def _pair():
+    torch.manual_seed(0)
+    t = TNet()
+    j = JNet()
+    j.load_state_dict(t.state_dict())
+    return j, t
+
+
+def _loss_j(m, x, y):
+    return ((m(x) - y) ** 2).mean()
+
+
+def _run(make_j, make_t, steps=5, jit=False, freeze=None):
+    j, t = _pair()
+    if freeze:
+        getattr(j, freeze).requires_grad_(False)
+        getattr(t, freeze).requires_grad_(False)
+    jopt = make_j(j)
+    topt = make_t(t)
+    rng = np.random.default_rng(0)
+
+    def jstep(m, opt, x, y):
+        _, g = jmod.value_and_grad(_loss_j)(m, x, y)
+        opt.step(g)
+
+    step = jmod.jit(jstep) if jit else jstep
+    worst = 0.0
+    for _ in range(steps):
+        x = rng.standard_normal((4, 5)).astype(np.float32)
+        y = rng.standard_normal((4, 3)).astype(np.float32)
+        topt.zero_grad()
+        ((t(torch.tensor(x)) - torch.tensor(y)) ** 2).mean().backward()
+        topt.step()
+        step(j, jopt, jnp.asarray(x), jnp.asarray(y))
+        for name, p in t.named_parameters():
+            a = np.asarray(j.get_parameter(name))
+            b = p.detach().numpy()
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=name)
+            worst = max(worst, float(np.abs(a - b).max()))
+    return j, t, worst
+
+
+CASES = {
+    "sgd": ({"lr": 0.1}, jmod.optim.SGD, torch.optim.SGD),
+    "sgd_momentum": ({"lr": 0.1, "momentum": 0.9}, jmod.optim.SGD, torch.optim.SGD),
+    "sgd_dampening_wd": (
+        {"lr": 0.05, "momentum": 0.8, "dampening": 0.3, "weight_decay": 0.01},
+        jmod.optim.SGD,
+        torch.optim.SGD,
+    ),
+    "sgd_nesterov_maximize": (
+        {"lr": 0.05, "momentum": 0.9, "nesterov": True, "maximize": True},
+        jmod.optim.SGD,
+        torch.optim.SGD,
+    ),
+    "adam": ({"lr": 1e-2}, jmod.optim.Adam, torch.optim.Adam),
+    "adam_l2_amsgrad": (
+        {"lr": 1e-2, "betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 0.1, "amsgrad": True},
+        jmod.optim.Adam,
+        torch.optim.Adam,
+    ),
+    "adamw": ({"lr": 1e-2}, jmod.optim.AdamW, torch.optim.AdamW),
+    "adamw_wd": ({"lr": 1e-2, "weight_decay": 0.3, "amsgrad": True}, jmod.optim.AdamW, torch.optim.AdamW),
+    "rmsprop": ({"lr": 1e-2}, jmod.optim.RMSprop, torch.optim.RMSprop),
+    "rmsprop_centered_momentum": (
+        {"lr": 1e-2, "alpha": 0.9, "momentum": 0.5, "centered": True, "weight_decay": 0.01},
+        jmod.optim.RMSprop,
+        torch.optim.RMSprop,
+    ),
+    "adagrad": ({"lr": 1e-1, "lr_decay": 0.01, "weight_decay": 0.01}, jmod.optim.Adagrad, torch.optim.Adagrad),
+}
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_matches_torch_step_for_step(case, jit):
+    kwargs, jcls, tcls = CASES[case]
+    _run(lambda m: jcls(m.parameters(), **kwargs), lambda m: tcls(m.parameters(), **kwargs), jit=jit)
+
+
+@pytest.mark.torch
+def test_parameter_groups_match_torch():
+    def groups(m, names):
+        decay = [p for n, p in names(m) if n.endswith("weight")]
+        no_decay = [p for n, p in names(m) if n.endswith("bias")]
+        return [{"params": decay, "weight_decay": 0.5}, {"params": no_decay, "weight_decay": 0.0, "lr": 0.05}]
+
+    _run(
+        lambda m: jmod.optim.AdamW(groups(m, lambda m: m.named_parameters()), lr=1e-2),
+        lambda m: torch.optim.AdamW(groups(m, lambda m: m.named_parameters()), lr=1e-2),
+        jit=True,
+    )
+
+
+@pytest.mark.torch
+def test_frozen_parameters_are_never_updated_and_state_untouched():
+    j, t, _ = _run(
+        lambda m: jmod.optim.AdamW(m.parameters(), lr=1e-2, weight_decay=0.5),
+        lambda m: torch.optim.AdamW(m.parameters(), lr=1e-2, weight_decay=0.5),
+        freeze="fc1",
+        jit=True,
+    )
+    np.testing.assert_array_equal(np.asarray(j.fc1.weight), t.fc1.weight.detach().numpy())
+
+
+@pytest.mark.torch
+def test_learning_rate_change_through_param_groups_without_retrace():
+    j, t = _pair()
+    jopt = jmod.optim.SGD(j.parameters(), lr=0.1, momentum=0.9)
+    topt = torch.optim.SGD(t.parameters(), lr=0.1, momentum=0.9)
+    step = jmod.jit(lambda m, opt, x, y: opt.step(jmod.grad(_loss_j)(m, x, y)))
+    rng = np.random.default_rng(1)
+    for i in range(6):
+        lr = 0.1 * (0.5**i)
+        for g in jopt.param_groups:
+            g["lr"] = lr
+        for g in topt.param_groups:
+            g["lr"] = lr
+        x = rng.standard_normal((4, 5)).astype(np.float32)
+        y = rng.standard_normal((4, 3)).astype(np.float32)
+        topt.zero_grad()
+        ((t(torch.tensor(x)) - torch.tensor(y)) ** 2).mean().backward()
+        topt.step()
+        step(j, jopt, jnp.asarray(x), jnp.asarray(y))
+    for name, p in t.named_parameters():
+        np.testing.assert_allclose(np.asarray(j.get_parameter(name)), p.detach().numpy(), rtol=1e-5, atol=1e-6)
+    assert step.trace_count == 1
+    assert jopt.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5**5)
+
+
+def test_optax_schedule_and_generic_transformation():
+    j, _ = _pair()
+    schedule = optax.linear_schedule(1.0, 0.0, 4)
+    opt = jmod.optim.Optimizer(j, optax.sgd(schedule))
+    deltas = []
+    for _ in range(5):
+        before = j.fc2.bias
+        opt.step(jmod.grad(lambda m: m.fc2.bias.sum())(j))  # gradient 1: the step is the learning rate
+        deltas.append(float((before - j.fc2.bias)[0]))
+    np.testing.assert_allclose(deltas, [1.0, 0.75, 0.5, 0.25, 0.0], atol=1e-6)
+
+
+def test_optimizer_from_submodule_parameters_finds_gradients_by_grad_name():
+    j, _ = _pair()
+    opt = jmod.optim.SGD(j.fc2.parameters(), lr=1.0)  # names "weight", "bias" relative to fc2
+    before1, before2 = j.fc1.weight, j.fc2.weight
+    opt.step(jmod.grad(_loss_j)(j, jnp.ones((2, 5)), jnp.zeros((2, 3))))  # keys "fc2.weight", ...
+    np.testing.assert_array_equal(j.fc1.weight, before1)
+    assert not np.allclose(j.fc2.weight, before2)
+
+
+def test_step_with_unrelated_gradients_is_an_error():
+    j, _ = _pair()
+    other = JNet()
+    opt = jmod.optim.SGD(j, lr=1.0)
+    with pytest.raises(ValueError, match="none of this optimizer's parameters"):
+        opt.step({"something.else": jnp.zeros(3)})
+    opt.step(jmod.grad(_loss_j)(other, jnp.ones((2, 5)), jnp.zeros((2, 3))))  # same names: fine, by name
+
+
+def test_state_dict_round_trip_and_validation(tmp_path):
+    j, _ = _pair()
+    opt = jmod.optim.Adam(j.parameters(), lr=1e-2)
+    x, y = jnp.ones((2, 5)), jnp.zeros((2, 3))
+    for _ in range(2):
+        opt.step(jmod.grad(_loss_j)(j, x, y))
+    sd = opt.state_dict()
+    jmod.save(sd, tmp_path / "opt.safetensors")
+    loaded = jmod.load(tmp_path / "opt.safetensors")
+    j2, _ = _pair()
+    j2.load_state_dict(j.state_dict())
+    opt2 = jmod.optim.Adam(j2.parameters(), lr=1e-2)
+    opt2.load_state_dict(loaded)
+    for _ in range(2):
+        opt.step(jmod.grad(_loss_j)(j, x, y))
+        opt2.step(jmod.grad(_loss_j)(j2, x, y))
+    for (n, a), (_, b) in zip(j.named_parameters(), j2.named_parameters()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, err_msg=n)
+    bad = dict(sd)
+    bad["state"] = {k: v for k, v in list(sd["state"].items())[1:]}
+    with pytest.raises(ValueError, match="missing"):
+        opt2.load_state_dict(bad)
+
+
+def test_invalid_arguments_raise_torch_errors():
+    j, _ = _pair()
+    with pytest.raises(ValueError, match="Invalid learning rate"):
+        jmod.optim.Adam(j.parameters(), lr=-1.0)
+    with pytest.raises(ValueError, match="Nesterov momentum requires a momentum and zero dampening"):
+        jmod.optim.SGD(j.parameters(), lr=0.1, nesterov=True)
+    with pytest.raises(ValueError, match="Invalid beta parameter at index 0"):
+        jmod.optim.Adam(j.parameters(), betas=(1.0, 0.9))
+    with pytest.raises(ValueError, match="some parameters appear in more than one parameter group"):
+        ps = list(j.parameters())
+        jmod.optim.SGD([{"params": ps}, {"params": ps[:1]}], lr=0.1)
+    with pytest.raises(ValueError, match="empty parameter list"):
+        jmod.optim.SGD([], lr=0.1)
+    with pytest.raises(TypeError, match="step"):
+        jmod.optim.SGD(j, lr=0.1).step()
+    assert jmod.optim.SGD(j, lr=0.1).zero_grad() is None
+
+
+def test_tied_parameter_is_one_optimizer_entry():
+    class Tied(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Linear(3, 3, bias=False)
+            self.b = nn.Linear(3, 3, bias=False)
+            self.b.weight = self.a.weight
+
+        def forward(self, x):
+            return self.b(self.a(x))
+
+    m = Tied()
+    opt = jmod.optim.SGD(m.parameters(), lr=0.1)
+    assert len(opt._slots) == 1
+    g = jmod.grad(lambda m: m(jnp.ones((1, 3))).sum())(m)
+    assert list(g) == ["a.weight"]
+    opt.step(g)
+    assert m.a.weight is m.b.weight
+    jax.block_until_ready(m.a.weight)

@@ -1332,3 +1332,49 @@ def test_buffer_reassignment_goes_through_an_overridden_register_buffer():
         return calls, tree_names(m)
 
     assert run(JMOD) == run(TORCH)
+
+
+TO_ARGS = {
+    # torch's test_module_to_argparse (all TypeError) plus valid spellings
+    "device_then_bool": lambda L: ((L.cpu, True), {}),
+    "none_then_bool": lambda L: ((None, True), {}),
+    "long": lambda L: ((L.long,), {}),
+    "device_long_bool": lambda L: ((L.cpu, L.long, True), {}),
+    "device_long_kw": lambda L: ((L.cpu,), {"dtype": L.long, "non_blocking": True}),
+    "list": lambda L: (([],), {}),
+    "dict_nb": lambda L: (({},), {"non_blocking": True}),
+    "long_array_nb": lambda L: ((L.long_array,), {"non_blocking": True}),
+    "device_long_array_nb": lambda L: ((L.cpu, L.long_array), {"non_blocking": True}),
+    "device_device": lambda L: ((L.cpu, L.cpu), {}),
+    "half_half": lambda L: ((L.half, L.half), {}),
+    "bad_kw": lambda L: ((), {"x": 1}),
+    "half_bool": lambda L: ((L.half, True), {}),
+    "device_half": lambda L: ((L.cpu, L.half), {}),
+    "device_kw": lambda L: ((), {"device": L.cpu}),
+    "device_half_bool": lambda L: ((L.cpu, L.half, True), {}),
+    "half_array": lambda L: ((L.half_array,), {}),
+    "half_array_bool": lambda L: ((L.half_array, True), {}),
+    "string_device": lambda L: (("cpu",), {}),
+    "nothing": lambda L: ((), {}),
+}
+
+
+class _TorchTo:
+    cpu, long, half = torch.device("cpu"), torch.long, torch.float16
+    long_array, half_array = torch.tensor(3), torch.zeros(1, dtype=torch.float16)
+
+
+class _JmodTo:
+    cpu, long, half = "cpu", jnp.int32, jnp.float16
+    long_array, half_array = jnp.array(3), jnp.zeros(1, jnp.float16)
+
+
+@pytest.mark.parametrize("case", list(TO_ARGS))
+def test_to_argument_parsing_matches_torch(case):
+    def run(L, A):
+        m = L.nn.Sequential(L.nn.Linear(3, 3))
+        args, kwargs = TO_ARGS[case](A)
+        res = outcome(lambda: m.to(*args, **kwargs) is m)
+        return (res[:2] if res[0] == "raise" else res), L.dtype_name(m[0].weight)
+
+    assert run(JMOD, _JmodTo) == run(TORCH, _TorchTo)

@@ -1378,3 +1378,32 @@ def test_to_argument_parsing_matches_torch(case):
         return (res[:2] if res[0] == "raise" else res), L.dtype_name(m[0].weight)
 
     assert run(JMOD, _JmodTo) == run(TORCH, _TorchTo)
+
+
+def test_containers_index_with_a_0d_integer_array():
+    """torch's test_Sequential_getitem/setitem, test_ModuleList, test_ParameterList index
+    with ``torch.tensor(2)``; jmod's counterpart is a 0-d integer ``jax.Array``."""
+
+    def run(L):
+        idx = L.tensor(np.array(1, np.int64 if L is TORCH else np.int32))
+        seq = L.nn.Sequential(L.nn.Identity(), L.nn.Linear(1, 1), L.nn.Identity())
+        ml = L.nn.ModuleList([L.nn.Identity(), L.nn.Linear(1, 1)])
+        pl = L.nn.ParameterList([L.zeros(1), L.zeros(2)])
+        out = [type(seq[idx]).__name__, type(ml[idx]).__name__, tuple(pl[idx].shape)]
+        seq[idx] = L.nn.Identity()
+        ml[idx] = L.nn.Identity()
+        pl[idx] = L.zeros(3)
+        out += [type(seq[1]).__name__, type(ml[1]).__name__, tuple(pl[1].shape)]
+        return out
+
+    assert run(JMOD) == run(TORCH)
+
+
+def test_parameterdict_update_with_a_parameter_raises_value_error():
+    """torch's test_ParameterDict: a Parameter is an iterable of rows (length 10, not 2)."""
+
+    def run(L):
+        pd = L.nn.ParameterDict()
+        return outcome(lambda: pd.update(L.Parameter(L.zeros(10, 10)))), outcome(lambda: pd.update(L.zeros(10, 10)))
+
+    assert run(JMOD) == run(TORCH)

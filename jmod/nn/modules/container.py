@@ -584,6 +584,9 @@ class ParameterDict(Module):
         return (self[k] for k in self._keys)
 
     def update(self, parameters: Any) -> None:
+        if isinstance(parameters, Parameter):
+            # torch's Parameter is a tensor, iterable by rows (then a ValueError below)
+            parameters = parameters.data
         if not isinstance(parameters, container_abcs.Iterable):
             raise TypeError(
                 "ParametersDict.update should be called with an iterable of key/value pairs, but got "

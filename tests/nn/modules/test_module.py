@@ -1407,3 +1407,39 @@ def test_parameterdict_update_with_a_parameter_raises_value_error():
         return outcome(lambda: pd.update(L.Parameter(L.zeros(10, 10)))), outcome(lambda: pd.update(L.zeros(10, 10)))
 
     assert run(JMOD) == run(TORCH)
+
+
+def test_dir_entries_are_all_attributes():
+    """torch's test_dir: every name dir() lists is reachable with getattr."""
+    for L in LIBS:
+        lin = L.nn.Linear(2, 2)
+        lin._test_submodule = L.nn.Linear(2, 2)
+        lin._test_parameter = L.Parameter(L.zeros(2, 2))
+        lin._test_buffer = L.Buffer(L.zeros(2, 2))
+        keys = dir(lin)
+        for k in ("_test_submodule", "_test_parameter", "_test_buffer", "weight", "bias"):
+            assert k in keys, (L, k)
+        missing = [k for k in keys if not hasattr(lin, k)]
+        assert missing == [], (L, missing)
+
+
+@pytest.mark.parametrize("kind", ["ParameterList", "ParameterDict"])
+def test_parameter_containers_pickle_including_old_checkpoints(kind):
+    """torch's test_parameterlistdict_pickle: no warnings, and old pickles lacking newer
+    hook attributes still load."""
+
+    def make():
+        ps = [nn.Parameter(jnp.ones(2)), nn.Parameter(jnp.zeros(2))]
+        return nn.ParameterList(ps) if kind == "ParameterList" else nn.ParameterDict({"a": ps[0], "b": ps[1]})
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = pickle.loads(pickle.dumps(make()))
+        assert names(m.named_parameters()) == names(make().named_parameters())
+        old = make()
+        del old._forward_pre_hooks, old._state_dict_hooks, old._load_state_dict_pre_hooks, old._non_persistent_buffers_set
+        m = pickle.loads(pickle.dumps(old))
+        m.train()
+        m.eval()
+        assert list(m.state_dict()) == list(make().state_dict())
+        m.register_forward_pre_hook(lambda *a: None)

@@ -1437,9 +1437,32 @@ def test_parameter_containers_pickle_including_old_checkpoints(kind):
         m = pickle.loads(pickle.dumps(make()))
         assert names(m.named_parameters()) == names(make().named_parameters())
         old = make()
-        del old._forward_pre_hooks, old._state_dict_hooks, old._load_state_dict_pre_hooks, old._non_persistent_buffers_set
+        del (
+            old._forward_pre_hooks,
+            old._state_dict_hooks,
+            old._load_state_dict_pre_hooks,
+            old._non_persistent_buffers_set,
+        )
         m = pickle.loads(pickle.dumps(old))
         m.train()
         m.eval()
         assert list(m.state_dict()) == list(make().state_dict())
         m.register_forward_pre_hook(lambda *a: None)
+
+
+def test_to_complex_warns_like_torch():
+    def run(L, dtype):
+        m = L.nn.Linear(2, 2)
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            m.to(dtype)
+        return [str(x.message).split(",")[0] for x in w], L.dtype_name(m.weight)
+
+    assert (
+        run(JMOD, jnp.complex64)
+        == run(TORCH, torch.complex64)
+        == (
+            ["Complex modules are a new feature under active development whose design may change"],
+            "complex64",
+        )
+    )

@@ -459,6 +459,14 @@ class Module(StateDictMixin):
         device, dtype, _non_blocking = devices.parse_to_args(*args, **kwargs)
         if dtype is not None:
             dtype = devices.check_module_dtype(dtype)
+            if jnp.issubdtype(dtype, jnp.complexfloating):
+                warnings.warn(
+                    "Complex modules are a new feature under active development whose design may change, "
+                    "and some modules might not work as expected when using complex tensors as parameters or buffers. "
+                    "Please file an issue at https://github.com/jmod-dev/jmod/issues "
+                    "if a complex module does not work as expected.",
+                    stacklevel=2,
+                )
 
         def convert(t: jax.Array) -> jax.Array:
             if dtype is not None and (jnp.issubdtype(t.dtype, jnp.floating) or jnp.issubdtype(t.dtype, jnp.complexfloating)):

@@ -707,8 +707,9 @@ def dtypes(m, L):
         lambda L, m: m.to("cpu"),
         lambda L, m: m.cpu(),
         lambda L, m: m.to("cpu", torch.float16 if L is TORCH else jnp.float16),
+        lambda L, m: m.type(torch.float16 if L is TORCH else jnp.float16),  # all arrays, ints too
     ],
-    ids=["float", "half", "bfloat16", "to_dtype", "to_dtype_kw", "to_cpu", "cpu", "to_cpu_dtype"],
+    ids=["float", "half", "bfloat16", "to_dtype", "to_dtype_kw", "to_cpu", "cpu", "to_cpu_dtype", "type"],
 )
 def test_casts_touch_floating_point_only(op):
     def run(L):
@@ -861,6 +862,7 @@ def repr_models(L):
             self.multi = MultiLine()
             self.blank = WithBlank()
             self.none = None
+            self.register_module("gap", None)
             self.seq = L.nn.Sequential(Leaf(2), L.nn.Sequential(Leaf(3), MultiLine()))
 
         def extra_repr(self):

@@ -223,7 +223,7 @@ def test_assignment_routing_and_order():
             a, b, c = (L.Parameter(L.zeros(n)) for n in (2, 3, 4))
             get = lambda: names(m.named_parameters())  # noqa: E731
         else:
-            a, b, c = L.nn.Linear(4, 4), L.nn.Linear(5, 5), L.nn.Linear(6, 6)
+            a, b, c = tag(L, "4"), tag(L, "5"), tag(L, "6")
             get = lambda: names(m.named_children())  # noqa: E731
         log = []
         m.a = None
@@ -1012,8 +1012,31 @@ def test_deepcopy_compiled_module_drops_compiled_call():
 
 
 # ------------------------------------------------------------------- containers
+_TAGS = {}
+
+
+def tag(L, k):
+    """A parameter-free module printed as ``Tag(k)``: cheap stand-in for a layer in the
+    container tests (a new Linear shape costs a compile in jmod's initialiser)."""
+    if L.name not in _TAGS:
+
+        class Tag(L.nn.Module):
+            def __init__(self, k):
+                super().__init__()
+                self.k = k
+
+            def extra_repr(self):
+                return self.k
+
+            def forward(self, x):
+                return x
+
+        _TAGS[L.name] = Tag
+    return _TAGS[L.name](k)
+
+
 def seq_ops(L):
-    lin = [L.nn.Linear(i + 1, i + 2) for i in range(5)]
+    lin = [tag(L, f"{i + 1}, {i + 2}") for i in range(5)]
     s = L.nn.Sequential(*lin[:3])
     log = [repr(s), len(s)]
     log.append([s[i] is lin[i] for i in range(-3, 3)])
@@ -1037,7 +1060,7 @@ def seq_ops(L):
     log.append(repr(s))
     s.extend([L.nn.Identity(), lin[1]])
     log.append(repr(s))
-    s[0] = L.nn.Linear(9, 9)
+    s[0] = tag(L, "9, 9")
     log.append(repr(s))
     log.append(outcome(lambda: s.__setitem__(7, L.nn.Identity())))
     t = s + L.nn.Sequential(L.nn.Identity())
@@ -1083,22 +1106,22 @@ def test_sequential_forward_chains_modules():
 
 
 def modulelist_ops(L):
-    modules = [L.nn.Identity(), L.nn.Linear(5, 5)]
+    modules = [L.nn.Identity(), tag(L, "5, 5")]
     ml = L.nn.ModuleList(modules)
     log = [repr(ml), len(ml), [a is b for a, b in zip(ml, modules)], [a is b for a, b in zip(ml.children(), modules)]]
-    ml += [L.nn.Linear(3, 4)]
+    ml += [tag(L, "3, 4")]
     ml.append(L.nn.Identity())
-    ml.extend([L.nn.Linear(1, 1), L.nn.Linear(1, 1)])
+    ml.extend([tag(L, "1, 1"), tag(L, "1, 1")])
     log.append(repr(ml))
-    ml.insert(1, L.nn.Linear(2, 2))
+    ml.insert(1, tag(L, "2, 2"))
     ml.insert(0, L.nn.Identity())
-    ml.insert(len(ml), L.nn.Linear(7, 7))
+    ml.insert(len(ml), tag(L, "7, 7"))
     log.append(repr(ml))
     log.append([ml[i] is ml[i - len(ml)] for i in range(len(ml))])
     log.append(outcome(lambda: ml[len(ml)]))
     log.append(repr(ml[1:4]))
     log.append(type(ml[::2]).__name__)
-    ml[2] = L.nn.Linear(8, 8)
+    ml[2] = tag(L, "8, 8")
     log.append(repr(ml))
     log.append(outcome(lambda: ml.__setitem__(99, L.nn.Identity())))
     popped = ml.pop(1)
@@ -1107,7 +1130,7 @@ def modulelist_ops(L):
     del ml[1:3]
     log.append((repr(ml), list(ml._modules)))
     log.append(repr(ml + L.nn.ModuleList([L.nn.Identity()])))
-    log.append(outcome(lambda: ml.extend(L.nn.Linear(1, 1))))
+    log.append(outcome(lambda: ml.extend(tag(L, "1, 1"))))
     log.append(outcome(lambda: ml.extend(3)))
     log.append(outcome(lambda: ml.append(3)))
     log.append(names(ml.named_modules()))
@@ -1121,11 +1144,11 @@ def test_modulelist_matches_torch():
 
 
 def moduledict_ops(L):
-    d = L.nn.ModuleDict(OrderedDict([("conv", L.nn.Linear(1, 2)), ("act", L.nn.Identity())]))
+    d = L.nn.ModuleDict(OrderedDict([("conv", tag(L, "1, 2")), ("act", L.nn.Identity())]))
     log = [repr(d), len(d), list(d), list(d.keys()), [type(v).__name__ for v in d.values()]]
-    d["new"] = L.nn.Linear(3, 3)
-    d.update([("x", L.nn.Identity()), ["y", L.nn.Linear(1, 1)]])
-    d.update(OrderedDict([("z", L.nn.Identity()), ("conv", L.nn.Linear(4, 4))]))
+    d["new"] = tag(L, "3, 3")
+    d.update([("x", L.nn.Identity()), ["y", tag(L, "1, 1")]])
+    d.update(OrderedDict([("z", L.nn.Identity()), ("conv", tag(L, "4, 4"))]))
     d.update({"b": L.nn.Identity(), "a": L.nn.Identity()})
     d.update(L.nn.ModuleDict({"m": L.nn.Identity()}))
     log.append((repr(d), list(d.items())[0][0], "x" in d, "nope" in d))

@@ -30,6 +30,7 @@ from tests.nn.modules._compare import (
     np_state,
     outcome,
     rng_array,
+    tree_names,
 )
 
 pytestmark = pytest.mark.torch
@@ -189,12 +190,34 @@ def test_load_numpy_state_dict_casts_to_module_dtype():
 
 
 def test_load_keeps_requires_grad_and_slots():
+    """A copying load writes into the existing Parameter slots (ties, optimizers and
+    requires_grad unaffected); assign=True puts new Parameters in, as torch does, with
+    the module's requires_grad."""
     for assign in (False, True):
         j = net(JMOD)
         j.scale = nn.Parameter(j.scale, requires_grad=False)
         slot = j._parameters["scale"]
         j.load_state_dict(filled(JMOD).state_dict(), assign=assign)
-        assert j._parameters["scale"] is slot and requires_grad(j.scale) is False
+        assert (j._parameters["scale"] is slot) is (not assign)
+        assert requires_grad(j.scale) is False and requires_grad(j.linear1.weight) is True
+
+
+def test_assign_replaces_parameters_and_unties_like_torch():
+    """torch's assign=True does ``setattr(module, name, Parameter(value))`` per module, so
+    tied parameters come out untied; with a keep_vars state dict the given Parameter
+    itself is used (test_load_state_dict_assign_meta)."""
+
+    def run(L, keep_vars):
+        m = net(L)
+        src = filled(L, seed=5)
+        sd = src.state_dict(keep_vars=keep_vars)
+        m.load_state_dict(sd, assign=True)
+        ps = m._parameters["scale"], m.block.conv._parameters["weight"], m.head._parameters["weight"]
+        shared = [ps[0] is src._parameters["scale"], ps[1] is ps[2], m.linear1 is m.linear2]
+        return shared, tree_names(m), sorted((k, v.tolist()) for k, v in np_state(m, L).items())
+
+    for keep_vars in (False, True):
+        assert run(JMOD, keep_vars) == run(TORCH, keep_vars)
 
 
 def test_assign_keeps_checkpoint_dtype_like_torch():

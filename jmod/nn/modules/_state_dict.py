@@ -252,8 +252,9 @@ class StateDictMixin:
             key = prefix + name
             if key in state_dict:
                 input_param = state_dict[key]
-                if isinstance(input_param, Parameter):  # from state_dict(keep_vars=True)
-                    input_param = input_param.data
+                given_slot = input_param if isinstance(input_param, Parameter) else None
+                if given_slot is not None:  # from state_dict(keep_vars=True)
+                    input_param = given_slot.data
                 if not is_array_like(input_param):
                     # torch's wording (users match on it), then what jmod accepts.
                     error_msgs.append(
@@ -278,7 +279,16 @@ class StateDictMixin:
                     continue
                 if not assign:
                     new = _place_like(new, param)
-                _write(self, name, new, name in self._parameters)
+                    _write(self, name, new, name in self._parameters)
+                elif name in self._parameters:
+                    # torch: setattr(self, name, Parameter(input)) with the module's
+                    # requires_grad; a Parameter from the checkpoint is used itself.
+                    old_slot = self._parameters[name]
+                    slot = given_slot if given_slot is not None and given_slot.data is new else Parameter(new)
+                    slot.requires_grad = old_slot.requires_grad
+                    self.register_parameter(name, slot)
+                else:
+                    _write(self, name, new, False)
             elif strict:
                 missing_keys.append(key)
 

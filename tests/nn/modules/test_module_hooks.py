@@ -1604,3 +1604,19 @@ def test_rebinding_global_hooks_retraces_compiled_code():
         assert not np.allclose(np.asarray(m(x)), 0)
     finally:
         mm._global_forward_hooks = saved
+
+
+def _pickle_hook(module, args, output):
+    return output
+
+
+def test_handle_pickled_with_its_module_still_removes_the_hook():
+    def run(L):
+        m = L.nn.Linear(2, 2)
+        h = m.register_forward_hook(_pickle_hook, with_kwargs=False, always_call=True)
+        m2, h2 = pickle.loads(pickle.dumps((m, h)))
+        before = (len(m2._forward_hooks), len(m2._forward_hooks_always_called), h2.id == h.id)
+        h2.remove()
+        return before, len(m2._forward_hooks), len(m2._forward_hooks_always_called), len(m._forward_hooks)
+
+    assert run(JMOD) == run(TORCH) == ((1, 1, True), 0, 0, 1)

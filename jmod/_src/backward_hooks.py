@@ -14,7 +14,9 @@ Because they are ordinary custom-VJP functions they compose with ``jax.grad``,
 ``symbolic_zeros=True`` tells the forward which inputs/outputs are differentiated
 ("require grad" in torch), which gives torch's firing rules: fire at the input
 gradient; if no input needs one, fire at the output gradient with ``grad_input`` all
-``None``; if no output needs one, do not fire.
+``None``; if no output needs one, do not fire. As in torch, ``grad_output`` is
+``None`` for outputs that need no gradient or get none, and ``grad_input`` holds
+zeros for array inputs that get no gradient (torch materialises them).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 
 from jmod._src.host_hooks import call_hook
@@ -65,6 +68,7 @@ class BackwardHook:
         self.input_tensors_index = idx
         hook = self
         perturbed: list[bool] = []
+        avals: list[tuple] = []
 
         @jax.custom_vjp
         def identity(*xs: Any) -> tuple:
@@ -72,11 +76,12 @@ class BackwardHook:
 
         def fwd(*xs: Any) -> tuple:
             perturbed[:] = [x.perturbed for x in xs]
+            avals[:] = [(x.value.shape, x.value.dtype) for x in xs]
             hook.inputs_need_grad = any(perturbed)
             return tuple(x.value for x in xs), None
 
         def bwd(_: Any, grads: tuple) -> tuple:
-            return hook._on_input_grads(grads, perturbed)
+            return hook._on_input_grads(grads, perturbed, avals)
 
         identity.defvjp(fwd, bwd, symbolic_zeros=True)
         new = identity(*[args[i] for i in idx])
@@ -85,13 +90,18 @@ class BackwardHook:
             out[i] = v
         return tuple(out)
 
-    def _on_input_grads(self, grads: tuple, perturbed: list[bool]) -> tuple:
+    def _on_input_grads(self, grads: tuple, perturbed: list[bool], avals: list[tuple]) -> tuple:
         if self.grad_outputs is None:
             # The gradient reached the input without passing through this call's
             # output (e.g. double backward): torch does not fire either.
             return grads
         idx = self.input_tensors_index or []
-        values = [None if not p else _none_if_zero(g) for g, p in zip(grads, perturbed)]
+        # torch's BackwardHookFunction materialises zeros for inputs that get no
+        # gradient (not differentiated, or not used by the outputs).
+        values = [
+            g if p and not isinstance(g, SymbolicZero) else jnp.zeros(shape, dtype)
+            for g, p, (shape, dtype) in zip(grads, perturbed, avals)
+        ]
         res = self._pack_with_none(idx, values, self.n_inputs)
         for user_hook in self.user_hooks:
             out = call_hook(user_hook, self.module, res, self.grad_outputs)
@@ -129,18 +139,24 @@ class BackwardHook:
             return tuple(x.value for x in xs), None
 
         def bwd(_: Any, grads: tuple) -> tuple:
-            return hook._on_output_grads(grads)
+            return hook._on_output_grads(grads, perturbed)
 
         identity.defvjp(fwd, bwd, symbolic_zeros=True)
         new = identity(*[outs[i] for i in idx])
         out = list(outs)
         for i, v in zip(idx, new):
             out[i] = v
-        return tuple(out) if is_tuple else out[0]
+        if not is_tuple:
+            return out[0]
+        # A tuple subclass (a namedtuple) is rebuilt as torch's _apply_on_tensors does.
+        return tuple(out) if type(result) is tuple else type(result)(*out)
 
-    def _on_output_grads(self, grads: tuple) -> tuple:
+    def _on_output_grads(self, grads: tuple, perturbed: list[bool]) -> tuple:
         idx = self.output_tensors_index or []
-        self.grad_outputs = self._pack_with_none(idx, [_none_if_zero(g) for g in grads], self.n_outputs)
+        # An output that needs no gradient has grad_output None in torch, even if the
+        # loss uses it (custom_vjp outputs all get cotangents).
+        values = [_none_if_zero(g) if p else None for g, p in zip(grads, perturbed)]
+        self.grad_outputs = self._pack_with_none(idx, values, self.n_outputs)
         if self.user_pre_hooks:
             expected_len = len(self.grad_outputs)
             for user_pre_hook in self.user_pre_hooks:

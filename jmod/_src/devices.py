@@ -8,6 +8,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jmod._src.arrays import is_array_like
+
 # torch's device type names -> JAX platform names.
 _PLATFORM_ALIASES = {"cuda": "gpu", "gpu": "gpu", "rocm": "gpu", "cpu": "cpu", "tpu": "tpu"}
 
@@ -94,18 +96,29 @@ def parse_to_args(*args: Any, **kwargs: Any) -> tuple[Any, Any, bool]:
     if kwargs:
         raise TypeError(f"to() got an unexpected keyword argument '{next(iter(kwargs))}'")
     rest = list(args)
+    invalid = TypeError(f"to() received an invalid combination of arguments: {args!r}")
     if rest and isinstance(rest[0], jax.Array):
         like = rest.pop(0)
         dtype = like.dtype
         device = like.sharding
-    elif rest and (_is_device_like(rest[0]) or isinstance(rest[0], int) or type(rest[0]).__name__ == "device"):
+    elif rest and (
+        rest[0] is None
+        or _is_device_like(rest[0])
+        or (isinstance(rest[0], int) and not isinstance(rest[0], bool))
+        or type(rest[0]).__name__ == "device"
+    ):
         device = rest.pop(0)
+        # torch's to(device, dtype, non_blocking): after a device comes a dtype, not a bool
+        if rest and isinstance(rest[0], bool):
+            raise invalid
     if rest and not isinstance(rest[0], bool):
+        if is_array_like(rest[0]):  # an array is not a dtype (torch: TypeError)
+            raise invalid
         dtype = rest.pop(0)
     if rest and isinstance(rest[0], bool):
         non_blocking = rest.pop(0)
     if rest:
-        raise TypeError(f"to() received an invalid combination of arguments: {args!r}")
+        raise invalid
     if device is not None:
         device = resolve_device(device)
     return device, dtype, non_blocking

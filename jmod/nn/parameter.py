@@ -195,11 +195,44 @@ class Buffer:
     def __init__(self, data: Any = None, *, persistent: bool = True) -> None:
         if data is None:
             data = jax.numpy.zeros((0,))
-        self.data = data if isinstance(data, jax.Array) else to_jax(data)
+        # A new array, as torch's Buffer is a new (detached) tensor: the marker below must
+        # not turn the caller's own array into a buffer, and Buffer(t) twice is two buffers.
+        self.data = jax.numpy.array(data, copy=True) if isinstance(data, jax.Array) else to_jax(data)
         self.persistent = persistent
+        _mark_buffer(self.data, persistent)
 
     def __repr__(self) -> str:
         return f"Buffer(persistent={self.persistent}):\n{self.data!r}"
+
+
+# id(array) -> (weakref(array), persistent) for arrays made into buffers by ``Buffer``.
+# torch's ``nn.Buffer`` returns a tensor flagged ``_is_buffer``, and assigning that
+# tensor to any module attribute registers it as a buffer (``self.b2 = self.b1``).
+# jmod keeps the flag here, keyed by identity, trusted only while the array is alive.
+_BUFFER_MARKS: dict[int, tuple[weakref.ref, bool]] = {}
+
+
+def _forget_buffer_mark(key: int, ref: weakref.ref) -> None:
+    entry = _BUFFER_MARKS.get(key)
+    if entry is not None and entry[0] is ref:
+        del _BUFFER_MARKS[key]
+
+
+def _mark_buffer(array: Any, persistent: bool) -> None:
+    key = id(array)
+    try:
+        ref = weakref.ref(array, lambda r, key=key: _forget_buffer_mark(key, r))
+    except TypeError:  # an array type without weak references: no marker
+        return
+    _BUFFER_MARKS[key] = (ref, persistent)
+
+
+def buffer_mark(array: Any) -> bool | None:
+    """``persistent`` if ``array`` was made a buffer with ``nn.Buffer(...)``, else ``None``."""
+    entry = _BUFFER_MARKS.get(id(array))
+    if entry is None or entry[0]() is not array:
+        return None
+    return entry[1]
 
 
 def owner_of(array: Any) -> Parameter | None:

@@ -4,8 +4,9 @@ Semantics follow ``torch.nn.Module``: keys in registration order (own parameters
 persistent buffers, then children), ``_metadata`` with each module's ``_version``, the
 four state-dict hook kinds, an overridable ``_load_from_state_dict`` for versioned
 migrations, torch's error text. One deliberate strengthening: a load that fails
-changes nothing. ``_load_from_state_dict`` stages its writes; ``load_state_dict``
-applies them only once every module has been checked.
+changes nothing. Values are written module by module as torch copies them (so hooks
+and overrides see what was loaded so far); ``load_state_dict`` snapshots every
+parameter and buffer first and puts them back if the load raises.
 """
 
 from __future__ import annotations
@@ -19,15 +20,19 @@ from typing import TYPE_CHECKING, Any
 
 import jax
 
+from jmod._src import structure
 from jmod._src.arrays import is_array_like, is_tracer, to_jax
+from jmod.nn.parameter import Parameter
 
 if TYPE_CHECKING:
     from jmod.nn.modules.module import Module
 
 _EXTRA_STATE_KEY_SUFFIX = "_extra_state"
 
-# While load_state_dict runs, writes are collected here and applied at the end.
-_STAGED_WRITES: contextvars.ContextVar[list | None] = contextvars.ContextVar("jmod_staged_writes", default=None)
+# While load_state_dict runs: (module, previous extra state) for every module whose
+# set_extra_state was called, so a failed load can restore it.
+_EXTRA_STATE_UNDO: contextvars.ContextVar[list | None] = contextvars.ContextVar("jmod_extra_state_undo", default=None)
+_NO_EXTRA_STATE = object()
 
 
 class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
@@ -47,6 +52,33 @@ def _write(module: Module, name: str, value: jax.Array, is_param: bool) -> None:
         module._parameters[name].data = value
     else:
         module._buffers[name] = value
+
+
+def _snapshot(root: Module) -> list[tuple]:
+    """Everything ``load_state_dict`` may write, to put back if it fails (arrays are
+    immutable, so keeping references is a snapshot)."""
+    out = []
+    for module in root.modules(remove_duplicate=True):
+        params = dict(module._parameters)
+        values = {name: slot.data for name, slot in params.items() if slot is not None}
+        out.append((module, params, values, dict(module._buffers), set(module._non_persistent_buffers_set)))
+    return out
+
+
+def _restore(snapshot: list[tuple], extra_undo: list[tuple]) -> None:
+    for module, old_extra in reversed(extra_undo):
+        if old_extra is not _NO_EXTRA_STATE:
+            module.set_extra_state(old_extra)
+    for module, params, values, buffers, non_persistent in snapshot:
+        module._parameters.clear()
+        module._parameters.update(params)
+        for name, value in values.items():
+            params[name].data = value
+        module._buffers.clear()
+        module._buffers.update(buffers)
+        module._non_persistent_buffers_set.clear()
+        module._non_persistent_buffers_set.update(non_persistent)
+    structure.bump()
 
 
 def _place_like(new: jax.Array, old: jax.Array) -> jax.Array:
@@ -200,8 +232,8 @@ class StateDictMixin:
 
         Override to migrate checkpoints of an older ``_version`` (read it from
         ``local_metadata.get("version")``, rename keys in ``state_dict``, then call
-        ``super()._load_from_state_dict(...)``). Inside ``load_state_dict`` the writes
-        are staged and applied only if the whole load succeeds.
+        ``super()._load_from_state_dict(...)``). If the whole ``load_state_dict``
+        fails, its writes are undone.
         """
         from jmod.nn.modules.module import Module
 
@@ -214,17 +246,21 @@ class StateDictMixin:
             k: v for k, v in itertools.chain(local_params.items(), persistent_buffers.items()) if v is not None
         }
         assign = local_metadata.get("assign_to_params_buffers", False)
-        staged = _STAGED_WRITES.get()
+        extra_undo = _EXTRA_STATE_UNDO.get()
 
         for name, param in local_state.items():
             key = prefix + name
             if key in state_dict:
                 input_param = state_dict[key]
+                given_slot = input_param if isinstance(input_param, Parameter) else None
+                if given_slot is not None:  # from state_dict(keep_vars=True)
+                    input_param = given_slot.data
                 if not is_array_like(input_param):
+                    # torch's wording (users match on it), then what jmod accepts.
                     error_msgs.append(
                         f'While copying the parameter named "{key}", '
-                        "expected an array (jax.Array, numpy.ndarray or torch.Tensor) from checkpoint but "
-                        f"received {type(input_param)}"
+                        "expected torch.Tensor or Tensor-like object from checkpoint but "
+                        f"received {type(input_param)} (jmod accepts jax.Array, numpy.ndarray or torch.Tensor)"
                     )
                     continue
                 try:
@@ -243,21 +279,28 @@ class StateDictMixin:
                     continue
                 if not assign:
                     new = _place_like(new, param)
-                write = (self, name, new, name in self._parameters)
-                if staged is None:
-                    _write(*write)
+                    _write(self, name, new, name in self._parameters)
+                elif name in self._parameters:
+                    # torch: setattr(self, name, Parameter(input)) with the module's
+                    # requires_grad; a Parameter from the checkpoint is used itself.
+                    old_slot = self._parameters[name]
+                    slot = given_slot if given_slot is not None and given_slot.data is new else Parameter(new)
+                    slot.requires_grad = old_slot.requires_grad
+                    self.register_parameter(name, slot)
                 else:
-                    staged.append(write)
+                    _write(self, name, new, False)
             elif strict:
                 missing_keys.append(key)
 
         extra_state_key = prefix + _EXTRA_STATE_KEY_SUFFIX
         if getattr(self.__class__, "set_extra_state", Module.set_extra_state) is not Module.set_extra_state:
             if extra_state_key in state_dict:
-                if staged is None:
-                    self.set_extra_state(state_dict[extra_state_key])
-                else:
-                    staged.append((self, None, state_dict[extra_state_key], None))
+                if extra_undo is not None:
+                    has_get = (
+                        getattr(self.__class__, "get_extra_state", Module.get_extra_state) is not Module.get_extra_state
+                    )
+                    extra_undo.append((self, self.get_extra_state() if has_get else _NO_EXTRA_STATE))
+                self.set_extra_state(state_dict[extra_state_key])
             elif strict:
                 missing_keys.append(extra_state_key)
         elif strict and (extra_state_key in state_dict):
@@ -328,35 +371,37 @@ class StateDictMixin:
                         "it should be done inplace."
                     )
 
-        staged: list = []
-        token = _STAGED_WRITES.set(staged)
+        snapshot = _snapshot(self)
+        extra_undo: list = []
+        token = _EXTRA_STATE_UNDO.set(extra_undo)
         try:
             load(self, state_dict)
+            _raise_load_errors(self, strict, missing_keys, unexpected_keys, error_msgs)
+        except BaseException:
+            _restore(snapshot, extra_undo)
+            raise
         finally:
-            _STAGED_WRITES.reset(token)
-
-        if strict:
-            if len(unexpected_keys) > 0:
-                error_msgs.insert(
-                    0,
-                    "Unexpected key(s) in state_dict: {}. ".format(", ".join(f'"{k}"' for k in unexpected_keys)),
-                )
-            if len(missing_keys) > 0:
-                error_msgs.insert(
-                    0, "Missing key(s) in state_dict: {}. ".format(", ".join(f'"{k}"' for k in missing_keys))
-                )
-        if len(error_msgs) > 0:
-            raise RuntimeError(
-                "Error(s) in loading state_dict for {}:\n\t{}".format(self.__class__.__name__, "\n\t".join(error_msgs))
-            )
-        for module, name, value, is_param in staged:
-            if name is None:
-                module.set_extra_state(value)
-            else:
-                _write(module, name, value, is_param)
+            _EXTRA_STATE_UNDO.reset(token)
         return _IncompatibleKeys(missing_keys, unexpected_keys)
 
 
 def _torch_size(shape: tuple[int, ...]) -> str:
     """Format a shape as torch prints it (``torch.Size([3, 4])``) so error text matches."""
     return f"torch.Size([{', '.join(str(int(d)) for d in shape)}])"
+
+
+def _raise_load_errors(
+    module: Any, strict: bool, missing_keys: list[str], unexpected_keys: list[str], error_msgs: list[str]
+) -> None:
+    if strict:
+        if len(unexpected_keys) > 0:
+            error_msgs.insert(
+                0,
+                "Unexpected key(s) in state_dict: {}. ".format(", ".join(f'"{k}"' for k in unexpected_keys)),
+            )
+        if len(missing_keys) > 0:
+            error_msgs.insert(0, "Missing key(s) in state_dict: {}. ".format(", ".join(f'"{k}"' for k in missing_keys)))
+    if len(error_msgs) > 0:
+        raise RuntimeError(
+            "Error(s) in loading state_dict for {}:\n\t{}".format(module.__class__.__name__, "\n\t".join(error_msgs))
+        )

@@ -7,6 +7,7 @@ when indexed (their entries are ``Parameter`` slots, as everywhere in jmod).
 from __future__ import annotations
 
 import operator
+import warnings
 from collections import OrderedDict, abc as container_abcs
 from collections.abc import Iterable, Iterator, Mapping
 from itertools import chain, islice
@@ -25,6 +26,12 @@ class Container(Module):
     """Deprecated torch container kept for ported code: registers keyword modules."""
 
     def __init__(self, **kwargs: Any) -> None:
+        warnings.warn(
+            "`nn.Container` is deprecated. "
+            "All of its functionality is now implemented in `nn.Module`. Subclass that instead.",
+            FutureWarning,
+            stacklevel=2,
+        )
         super().__init__()
         for key, value in kwargs.items():
             self.add_module(key, value)
@@ -475,7 +482,9 @@ class ParameterList(Module):
     def extra_repr(self) -> str:
         child_lines = []
         for k in range(len(self)):
-            p = self._parameters.get(str(k), self.__dict__.get(str(k)))
+            # The slot for parameters; anything else as attribute access gives it
+            # (a Module entry lives in _modules), as torch's ``enumerate(self)``.
+            p = self._parameters[str(k)] if str(k) in self._parameters else getattr(self, str(k))
             child_lines.append("  " + _param_extra_repr_line(str(k), p))
         return "\n".join(child_lines)
 
@@ -575,6 +584,9 @@ class ParameterDict(Module):
         return (self[k] for k in self._keys)
 
     def update(self, parameters: Any) -> None:
+        if isinstance(parameters, Parameter):
+            # torch's Parameter is a tensor, iterable by rows (then a ValueError below)
+            parameters = parameters.data
         if not isinstance(parameters, container_abcs.Iterable):
             raise TypeError(
                 "ParametersDict.update should be called with an iterable of key/value pairs, but got "
@@ -601,7 +613,7 @@ class ParameterDict(Module):
     def extra_repr(self) -> str:
         child_lines = []
         for k in self._keys:
-            p = self._parameters.get(k, self.__dict__.get(k))
+            p = self._parameters[k] if k in self._parameters else getattr(self, k)
             child_lines.append("  " + _param_extra_repr_line(k, p))
         return "\n".join(child_lines)
 

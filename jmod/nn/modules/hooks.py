@@ -1,9 +1,11 @@
 """Hook handles and the global (all-module) hook registries.
 
-Mirrors ``torch.utils.hooks.RemovableHandle`` and the ``_global_*`` dictionaries of
-``torch/nn/modules/module.py``. Hooks are part of a model's static structure: compiled
-code runs them while tracing, so registering or removing one bumps the structure
-counter and the next compiled call retraces.
+Mirrors ``torch.utils.hooks.RemovableHandle`` and the ``register_module_*`` functions
+of ``torch/nn/modules/module.py``. The ``_global_*`` dictionaries themselves are
+looked up in ``jmod.nn.modules.module`` (where torch has them, and where torch code
+rebinds them); the ones defined below are their initial values. Hooks are part of a
+model's static structure: compiled code runs them while tracing, so registering or
+removing one bumps the structure counter and the next compiled call retraces.
 """
 
 from __future__ import annotations
@@ -123,48 +125,56 @@ _global_module_registration_hooks: _HookDict = _HookDict()
 _global_parameter_registration_hooks: _HookDict = _HookDict()
 _global_backward_pre_hooks: _HookDict = _HookDict()
 _global_backward_hooks: _HookDict = _HookDict()
-_global_is_full_backward_hook: bool | None = None
 _global_forward_pre_hooks: _HookDict = _HookDict()
 _global_forward_hooks: _HookDict = _HookDict()
 _global_forward_hooks_always_called: _HookDict = _HookDict()
 _global_forward_hooks_with_kwargs: _HookDict = _HookDict()
 
 
+def _g() -> Any:
+    """``jmod.nn.modules.module``, whose ``_global_*`` names are the live registries."""
+    from jmod.nn.modules import module
+
+    return module
+
+
 def global_hooks_state() -> tuple:
     """Everything about the global hooks that compiled code depends on (for jit keys)."""
+    g = _g()
     return (
-        tuple(_global_forward_pre_hooks.items()),
-        tuple(_global_forward_hooks.items()),
-        tuple(_global_forward_hooks_always_called),
-        tuple(_global_forward_hooks_with_kwargs),
-        tuple(_global_backward_pre_hooks.items()),
-        tuple(_global_backward_hooks.items()),
-        _global_is_full_backward_hook,
+        tuple(g._global_forward_pre_hooks.items()),
+        tuple(g._global_forward_hooks.items()),
+        tuple(g._global_forward_hooks_always_called),
+        tuple(g._global_forward_hooks_with_kwargs),
+        tuple(g._global_backward_pre_hooks.items()),
+        tuple(g._global_backward_hooks.items()),
+        g._global_is_full_backward_hook,
     )
 
 
-def _register(hooks: _HookDict, hook: Callable, *, extra: Any = None) -> RemovableHandle:
+def _register(hooks: Any, hook: Callable, *, extra: Any = None) -> RemovableHandle:
     handle = RemovableHandle(hooks, extra_dict=extra)
     hooks[handle.id] = hook
+    structure.bump()  # a rebound registry may be a plain OrderedDict
     return handle
 
 
 def register_module_buffer_registration_hook(hook: Callable[..., Any]) -> RemovableHandle:
     """Register ``hook(module, name, buffer) -> None or new buffer`` run by every
     ``register_buffer`` call."""
-    return _register(_global_buffer_registration_hooks, hook)
+    return _register(_g()._global_buffer_registration_hooks, hook)
 
 
 def register_module_module_registration_hook(hook: Callable[..., Any]) -> RemovableHandle:
     """Register ``hook(module, name, submodule) -> None or new submodule`` run by every
     ``register_module`` call."""
-    return _register(_global_module_registration_hooks, hook)
+    return _register(_g()._global_module_registration_hooks, hook)
 
 
 def register_module_parameter_registration_hook(hook: Callable[..., Any]) -> RemovableHandle:
     """Register ``hook(module, name, param) -> None or new parameter`` run by every
     ``register_parameter`` call."""
-    return _register(_global_parameter_registration_hooks, hook)
+    return _register(_g()._global_parameter_registration_hooks, hook)
 
 
 def _host(hook: Callable, host: bool) -> Callable:
@@ -182,7 +192,7 @@ def register_module_forward_pre_hook(hook: Callable[..., Any], *, host: bool = F
     forward pre-hooks. Adds global state: intended for debugging and profiling.
     ``host=True`` (jmod) runs an observing hook on the host inside compiled code.
     """
-    return _register(_global_forward_pre_hooks, _host(hook, host))
+    return _register(_g()._global_forward_pre_hooks, _host(hook, host))
 
 
 def register_module_forward_hook(
@@ -194,25 +204,27 @@ def register_module_forward_hook(
     ``hook(module, args, kwargs, output)``); it runs before the module's own forward
     hooks. ``always_call=True`` runs it even when forward raises.
     """
+    g = _g()
     handle = RemovableHandle(
-        _global_forward_hooks, extra_dict=[_global_forward_hooks_always_called, _global_forward_hooks_with_kwargs]
+        g._global_forward_hooks, extra_dict=[g._global_forward_hooks_always_called, g._global_forward_hooks_with_kwargs]
     )
-    _global_forward_hooks[handle.id] = _host(hook, host)
+    g._global_forward_hooks[handle.id] = _host(hook, host)
     if with_kwargs:
-        _global_forward_hooks_with_kwargs[handle.id] = True
+        g._global_forward_hooks_with_kwargs[handle.id] = True
     if always_call:
-        _global_forward_hooks_always_called[handle.id] = True
+        g._global_forward_hooks_always_called[handle.id] = True
+    structure.bump()
     return handle
 
 
 def _set_global_full(full: bool) -> None:
-    global _global_is_full_backward_hook
-    if _global_is_full_backward_hook is (not full):
+    g = _g()
+    if g._global_is_full_backward_hook is (not full):
         raise RuntimeError(
             "Cannot use both regular backward hooks and full backward hooks as a "
             "global Module hook. Please use only one of them."
         )
-    _global_is_full_backward_hook = full
+    g._global_is_full_backward_hook = full
 
 
 def register_module_backward_hook(hook: Callable[..., Any]) -> RemovableHandle:
@@ -222,17 +234,17 @@ def register_module_backward_hook(hook: Callable[..., Any]) -> RemovableHandle:
     ``Module.register_backward_hook``.
     """
     _set_global_full(False)
-    return _register(_global_backward_hooks, hook)
+    return _register(_g()._global_backward_hooks, hook)
 
 
 def register_module_full_backward_pre_hook(hook: Callable[..., Any], *, host: bool = False) -> RemovableHandle:
     """Register ``hook(module, grad_output) -> None or new grad_output`` for all modules;
     runs before each module's own backward pre-hooks."""
-    return _register(_global_backward_pre_hooks, _host(hook, host))
+    return _register(_g()._global_backward_pre_hooks, _host(hook, host))
 
 
 def register_module_full_backward_hook(hook: Callable[..., Any], *, host: bool = False) -> RemovableHandle:
     """Register ``hook(module, grad_input, grad_output) -> None or new grad_input`` for all
     modules; runs before each module's own backward hooks."""
     _set_global_full(True)
-    return _register(_global_backward_hooks, _host(hook, host))
+    return _register(_g()._global_backward_hooks, _host(hook, host))

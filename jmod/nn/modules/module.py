@@ -17,6 +17,9 @@ State-dict methods live in ``_state_dict.py`` (a mixin) to keep this file readab
 from __future__ import annotations
 
 import functools
+import inspect
+import sys
+import types
 import warnings
 import weakref
 from collections import OrderedDict
@@ -43,7 +46,7 @@ from jmod.nn.modules.hooks import (
     register_module_module_registration_hook,
     register_module_parameter_registration_hook,
 )
-from jmod.nn.parameter import Buffer, Parameter, owner_of
+from jmod.nn.parameter import Buffer, Parameter, buffer_mark, owner_of
 
 __all__ = [
     "register_module_forward_pre_hook",
@@ -59,8 +62,13 @@ __all__ = [
 
 T = TypeVar("T", bound="Module")
 
-# Hook dicts read on every call; aliased at module level so _call_impl's fast path is
-# a handful of truthiness tests (the same test torch's _call_impl makes).
+# The global hook registries live here, as in torch: torch code rebinds them
+# (``nn.modules.module._global_forward_hooks = OrderedDict()``, as torch's own test
+# tearDown does), so registration (hooks.py) and calls both look them up here.
+_global_buffer_registration_hooks = _hooks._global_buffer_registration_hooks
+_global_module_registration_hooks = _hooks._global_module_registration_hooks
+_global_parameter_registration_hooks = _hooks._global_parameter_registration_hooks
+_global_is_full_backward_hook: bool | None = None
 _global_forward_pre_hooks = _hooks._global_forward_pre_hooks
 _global_forward_hooks = _hooks._global_forward_hooks
 _global_forward_hooks_always_called = _hooks._global_forward_hooks_always_called
@@ -69,6 +77,20 @@ _global_backward_pre_hooks = _hooks._global_backward_pre_hooks
 _global_backward_hooks = _hooks._global_backward_hooks
 
 _MISSING = object()
+
+
+class _HookRegistryModule(types.ModuleType):
+    """This module's type: rebinding a ``_global_*`` registry (torch code does
+    ``nn.modules.module._global_forward_hooks = OrderedDict()``) changes what every
+    call runs, so compiled code must retrace."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name.startswith("_global_"):
+            structure.bump()
+
+
+sys.modules[__name__].__class__ = _HookRegistryModule
 
 
 def _addindent(s_: str, numSpaces: int) -> str:
@@ -274,7 +296,7 @@ class Module(StateDictMixin):
         else:
             if tensor is not None:
                 tensor = to_jax(tensor)
-            for hook in _hooks._global_buffer_registration_hooks.values():
+            for hook in _global_buffer_registration_hooks.values():
                 output = hook(self, name, tensor)
                 if output is not None:
                     tensor = output
@@ -311,7 +333,7 @@ class Module(StateDictMixin):
                 f"cannot assign '{typename(param)}' object to parameter '{name}' (jmod.nn.Parameter or None required)"
             )
         else:
-            for hook in _hooks._global_parameter_registration_hooks.values():
+            for hook in _global_parameter_registration_hooks.values():
                 output = hook(self, name, param)
                 if output is not None:
                     param = output
@@ -330,7 +352,7 @@ class Module(StateDictMixin):
             raise KeyError(f'module name can\'t contain ".", got: {name}')
         elif name == "":
             raise KeyError('module name can\'t be empty string ""')
-        for hook in _hooks._global_module_registration_hooks.values():
+        for hook in _global_module_registration_hooks.values():
             output = hook(self, name, module)
             if output is not None:
                 module = output
@@ -384,7 +406,8 @@ class Module(StateDictMixin):
         mod = self.get_submodule(module_path)
         if not hasattr(mod, param_name):
             raise AttributeError(mod._get_name() + " has no attribute `" + param_name + "`")
-        if param_name not in mod._parameters:
+        # torch checks isinstance(param, Parameter): a name registered as None is not one.
+        if mod._parameters.get(param_name) is None:
             raise AttributeError("`" + param_name + "` is not an nn.Parameter")
         return getattr(mod, param_name)
 
@@ -472,6 +495,14 @@ class Module(StateDictMixin):
         device, dtype, _non_blocking = devices.parse_to_args(*args, **kwargs)
         if dtype is not None:
             dtype = devices.check_module_dtype(dtype)
+            if jnp.issubdtype(dtype, jnp.complexfloating):
+                warnings.warn(
+                    "Complex modules are a new feature under active development whose design may change, "
+                    "and some modules might not work as expected when using complex tensors as parameters or buffers. "
+                    "Please file an issue at https://github.com/jmod-dev/jmod/issues "
+                    "if a complex module does not work as expected.",
+                    stacklevel=2,
+                )
 
         def convert(t: jax.Array) -> jax.Array:
             if dtype is not None and (jnp.issubdtype(t.dtype, jnp.floating) or jnp.issubdtype(t.dtype, jnp.complexfloating)):
@@ -689,12 +720,12 @@ class Module(StateDictMixin):
 
     def _get_backward_hooks(self) -> tuple[list[Callable], list[Callable]]:
         full: list[Callable] = []
-        if _hooks._global_is_full_backward_hook is True:
+        if _global_is_full_backward_hook is True:
             full += _global_backward_hooks.values()
         if self._is_full_backward_hook is True:
             full += self._backward_hooks.values()
         non_full: list[Callable] = []
-        if _hooks._global_is_full_backward_hook is False:
+        if _global_is_full_backward_hook is False:
             non_full += _global_backward_hooks.values()
         if self._is_full_backward_hook is False:
             non_full += self._backward_hooks.values()
@@ -780,8 +811,9 @@ class Module(StateDictMixin):
             if bw_hook:
                 if not isinstance(result, (jax.Array, tuple)):
                     warnings.warn(
-                        "For backward hooks to be called, module output should be an array or a tuple of arrays"
-                        f" but received {type(result)}",
+                        # torch's words (users match on them), then jmod's types
+                        "For backward hooks to be called, module output should be a Tensor or a tuple of Tensors"
+                        f" (jax.Array or a tuple of jax.Array) but received {type(result)}",
                         stacklevel=2,
                     )
                 result = bw_hook.setup_output_hook(result)
@@ -894,6 +926,7 @@ class Module(StateDictMixin):
                         c.discard(name)
 
         params = d.get("_parameters")
+        marked = None
         if isinstance(value, jax.Array) and params is not None:
             # An array read from some module's parameter stands for that Parameter,
             # as the Parameter object itself does in torch: assigning it ties.
@@ -902,6 +935,9 @@ class Module(StateDictMixin):
                 if params.get(name) is slot:
                     return
                 value = slot
+            elif name not in params:
+                # An array made by nn.Buffer stays a buffer marker, as torch's flagged tensor.
+                marked = buffer_mark(value)
         if isinstance(value, Parameter):
             if params is None:
                 raise AttributeError("cannot assign parameters before Module.__init__() call")
@@ -931,7 +967,7 @@ class Module(StateDictMixin):
                 if modules is None:
                     raise AttributeError("cannot assign module before Module.__init__() call")
                 remove_from(d, self._parameters, self._buffers, self._non_persistent_buffers_set)
-                for hook in _hooks._global_module_registration_hooks.values():
+                for hook in _global_module_registration_hooks.values():
                     output = hook(self, name, value)
                     if output is not None:
                         value = output
@@ -942,7 +978,7 @@ class Module(StateDictMixin):
                     raise TypeError(
                         f"cannot assign '{typename(value)}' as child module '{name}' (jmod.nn.Module or None expected)"
                     )
-                for hook in _hooks._global_module_registration_hooks.values():
+                for hook in _global_module_registration_hooks.values():
                     output = hook(self, name, value)
                     if output is not None:
                         value = output
@@ -950,7 +986,7 @@ class Module(StateDictMixin):
                 structure.bump()
             else:
                 buffers = d.get("_buffers")
-                if isinstance(value, Buffer) or (buffers is not None and name in buffers):
+                if isinstance(value, Buffer) or marked is not None or (buffers is not None and name in buffers):
                     if value is not None and not isinstance(value, Buffer) and not is_array_like(value):
                         raise TypeError(
                             f"cannot assign '{typename(value)}' as buffer '{name}' "
@@ -959,17 +995,27 @@ class Module(StateDictMixin):
                     if isinstance(value, Buffer):
                         persistent = value.persistent
                         value = value.data
+                    elif marked is not None:
+                        persistent = marked
                     else:
                         persistent = name not in self._non_persistent_buffers_set
                     old = buffers.get(name) if buffers is not None else None
-                    if value is not None and old is not None and persistent == (name not in self._non_persistent_buffers_set):
+                    if (
+                        value is not None
+                        and old is not None
+                        and persistent == (name not in self._non_persistent_buffers_set)
+                        # torch goes through register_buffer every time: keep that when
+                        # it is observable (registration hooks, an override)
+                        and not _global_buffer_registration_hooks
+                        and getattr(self.register_buffer, "__func__", None) is Module.register_buffer
+                    ):
                         value = to_jax(value)
                         if _same_aval(old, value):
                             # A new value for an existing buffer (BatchNorm's running
                             # stats): not a structural change.
                             buffers[name] = value
                             return
-                    self.register_buffer(name, value, persistent)
+                    self._register_buffer_compat(name, value, persistent)
                 else:
                     old = d.get(name, _MISSING)
                     object.__setattr__(self, name, value)
@@ -979,6 +1025,21 @@ class Module(StateDictMixin):
                         and _same_aval(old, value)
                     ):
                         structure.bump()
+
+    def _register_buffer_compat(self, name: str, value: Any, persistent: bool) -> None:
+        """``register_buffer(name, value, persistent)``, or without ``persistent`` for a
+        subclass whose override lacks it (torch's ``__setattr__`` does the same)."""
+        if getattr(self.register_buffer, "__func__", None) is Module.register_buffer:
+            self.register_buffer(name, value, persistent)
+        elif "persistent" in inspect.signature(self.register_buffer).parameters:
+            self.register_buffer(name, value, persistent)
+        else:
+            if not persistent:
+                raise RuntimeError(
+                    "Registering a non-persistent buffer on a Module subclass that implements "
+                    "register_buffer() without the persistent argument is not allowed."
+                )
+            self.register_buffer(name, value)
 
     def __delattr__(self, name: str) -> None:
         if name in self._parameters:

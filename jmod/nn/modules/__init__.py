@@ -11,4 +11,12 @@ from jmod.nn.modules.container import (
 from jmod.nn.modules.linear import Bilinear as Bilinear, Identity as Identity, Linear as Linear
 from jmod.nn.modules.module import Module as Module
 
+# isort: split
+# layers-c: normalization (batch, instance, layer, group, RMS, local response) and recurrent layers.
+from jmod.nn.modules.batchnorm import BatchNorm1d as BatchNorm1d
+from jmod.nn.modules.batchnorm import BatchNorm2d as BatchNorm2d
+from jmod.nn.modules.batchnorm import BatchNorm3d as BatchNorm3d
+
+# end layers-c
+
 __all__ = [name for name in dir() if not name.startswith("_") and name[0].isupper()]

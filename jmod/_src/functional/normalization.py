@@ -463,9 +463,11 @@ def group_norm(
         )
     for name, v in (("weight", weight), ("bias", bias)):
         if v is not None and (jnp.ndim(v) != 1 or jnp.size(v) != c):
+            # torch prints the *weight's* shape in both messages ([0] when there is none).
+            shown = (0,) if weight is None else jnp.shape(weight)
             raise RuntimeError(
                 f"Expected {name} to be a vector of size equal to the number of channels in input, but got {name} "
-                f"of shape {_list_str(jnp.shape(v))} and input of shape {_list_str(input.shape)}"
+                f"of shape {_list_str(shown)} and input of shape {_list_str(input.shape)}"
             )
     dtype = input.dtype
     acc = _opmath(dtype)

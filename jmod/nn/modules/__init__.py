@@ -16,6 +16,14 @@ from jmod.nn.modules.module import Module as Module
 from jmod.nn.modules.batchnorm import BatchNorm1d as BatchNorm1d
 from jmod.nn.modules.batchnorm import BatchNorm2d as BatchNorm2d
 from jmod.nn.modules.batchnorm import BatchNorm3d as BatchNorm3d
+from jmod.nn.modules.instancenorm import InstanceNorm1d as InstanceNorm1d
+from jmod.nn.modules.instancenorm import InstanceNorm2d as InstanceNorm2d
+from jmod.nn.modules.instancenorm import InstanceNorm3d as InstanceNorm3d
+from jmod.nn.modules.normalization import CrossMapLRN2d as CrossMapLRN2d
+from jmod.nn.modules.normalization import GroupNorm as GroupNorm
+from jmod.nn.modules.normalization import LayerNorm as LayerNorm
+from jmod.nn.modules.normalization import LocalResponseNorm as LocalResponseNorm
+from jmod.nn.modules.normalization import RMSNorm as RMSNorm
 
 # end layers-c
 

@@ -12,6 +12,7 @@ CPU kernels accumulate in a wider type.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from collections.abc import Sequence
@@ -68,8 +69,8 @@ def _verify_spatial_size(size: Sequence[int]) -> None:
         raise ValueError(f"Expected more than 1 spatial element when training, got input size {_size_str(size)}")
 
 
-def _check_numel(name: str, num_features: int, value: Any) -> None:
-    n = math.prod(jnp.shape(value))
+def _check_numel(name: str, num_features: int, value: Any, rep: int = 1) -> None:
+    n = math.prod(jnp.shape(value)) * rep
     if n != num_features:
         raise RuntimeError(f"{name} should contain {num_features} elements not {n}")
 
@@ -120,11 +121,30 @@ def batch_norm_with_stats(
         (Array([0.2], dtype=float32), Array([1.1], dtype=float32))
     """
     input = jnp.asarray(input)
-    shape = input.shape
-    if input.ndim < 2:
-        raise IndexError(
-            f"Dimension out of range (expected to be in range of [-{max(input.ndim, 1)}, {max(input.ndim, 1) - 1}], but got 1)"
-        )
+    _check_batch_norm_args(input.shape, running_mean, running_var, weight, bias, training, eps)
+    if input.size == 0:
+        # torch returns the (empty) input and leaves the statistics alone.
+        return input, running_mean, running_var
+    if momentum is None:
+        momentum = 0.0
+    return _batch_norm_core(input, running_mean, running_var, weight, bias, momentum, eps, training=bool(training))
+
+
+def _check_batch_norm_args(
+    shape: Sequence[int],
+    running_mean: Any,
+    running_var: Any,
+    weight: Any,
+    bias: Any,
+    training: bool,
+    eps: Any,
+    rep: int = 1,
+) -> None:
+    """torch's checks, in torch's order; ``rep``: the per-channel vectors will be tiled
+    that many times (instance norm folds the batch into the channels)."""
+    if len(shape) < 2:
+        n = max(len(shape), 1)
+        raise IndexError(f"Dimension out of range (expected to be in range of [-{n}, {n - 1}], but got 1)")
     if training:
         _verify_batch_size(shape)
     if _is_static_number(eps):
@@ -134,52 +154,59 @@ def batch_norm_with_stats(
             raise ValueError(f"batch_norm eps must be non-negative, but got {eps}")
     num_features = shape[1]
     if running_mean is not None:
-        _check_numel("running_mean", num_features, running_mean)
+        _check_numel("running_mean", num_features, running_mean, rep)
     elif not training:
         raise RuntimeError("running_mean must be defined in evaluation mode")
     if running_var is not None:
-        _check_numel("running_var", num_features, running_var)
+        _check_numel("running_var", num_features, running_var, rep)
     elif not training:
         raise RuntimeError("running_var must be defined in evaluation mode")
     if weight is not None:
-        _check_numel("weight", num_features, weight)
+        _check_numel("weight", num_features, weight, rep)
     if bias is not None:
-        _check_numel("bias", num_features, bias)
+        _check_numel("bias", num_features, bias, rep)
 
+
+# The computations are jitted: eagerly, one compiled call per shape instead of a
+# dozen op-by-op dispatches (each compiled on first use).
+@functools.partial(jax.jit, static_argnames=("training",))
+def _batch_norm_core(
+    input: jax.Array,
+    running_mean: Any,
+    running_var: Any,
+    weight: Any,
+    bias: Any,
+    momentum: Any,
+    eps: Any,
+    *,
+    training: bool,
+) -> tuple[jax.Array, Any, Any]:
     dtype = input.dtype
     acc = _opmath(dtype)
     x = input.astype(acc)
     ndim = input.ndim
-    if input.size == 0:
-        # torch returns the (empty) input transformed by the affine and leaves the stats alone.
-        return input, running_mean, running_var
-
+    num_features = input.shape[1]
     new_mean, new_var = running_mean, running_var
     if training:
         axes = (0, *range(2, ndim))
         n = input.size // num_features
         mean = jnp.mean(x, axis=axes)
         var = jnp.mean(jnp.square(x - _channel_view(mean, ndim)), axis=axes)
-        if running_mean is not None or running_var is not None:
-            # The running statistics are not differentiated through (torch updates them
-            # under no_grad semantics: they are buffers, not part of the graph).
-            m_stat = jax.lax.stop_gradient(mean)
-            v_stat = jax.lax.stop_gradient(var) * (n / (n - 1) if n > 1 else jnp.inf)
-            mom = momentum
-            if running_mean is not None:
-                rm = jnp.asarray(running_mean)
-                new_mean = (mom * m_stat + (1 - mom) * rm.astype(acc)).astype(rm.dtype)
-            if running_var is not None:
-                rv = jnp.asarray(running_var)
-                new_var = (mom * v_stat + (1 - mom) * rv.astype(acc)).astype(rv.dtype)
+        # The running statistics are not differentiated through (torch updates them
+        # outside autograd: they are buffers, not part of the graph).
+        m_stat = jax.lax.stop_gradient(mean)
+        v_stat = jax.lax.stop_gradient(var) * (n / (n - 1) if n > 1 else jnp.inf)
+        if running_mean is not None:
+            new_mean = (momentum * m_stat + (1 - momentum) * running_mean.astype(acc)).astype(running_mean.dtype)
+        if running_var is not None:
+            new_var = (momentum * v_stat + (1 - momentum) * running_var.astype(acc)).astype(running_var.dtype)
     else:
-        mean = jnp.asarray(running_mean).astype(acc)
-        var = jnp.asarray(running_var).astype(acc)
-
+        mean = running_mean.astype(acc)
+        var = running_var.astype(acc)
     invstd = 1.0 / jnp.sqrt(var + eps)
     # torch's CPU kernel: out = x * alpha + beta with alpha = invstd * w, beta = b - mean * alpha.
-    alpha = invstd if weight is None else invstd * jnp.asarray(weight).astype(acc)
-    beta = -mean * alpha if bias is None else jnp.asarray(bias).astype(acc) - mean * alpha
+    alpha = invstd if weight is None else invstd * weight.astype(acc)
+    beta = -mean * alpha if bias is None else bias.astype(acc) - mean * alpha
     out = x * _channel_view(alpha, ndim) + _channel_view(beta, ndim)
     return out.astype(dtype), new_mean, new_var
 
@@ -258,24 +285,45 @@ def instance_norm_with_stats(
     if not use_input_stats and (running_mean is None or running_var is None):
         raise RuntimeError("Expected running_mean and running_var to be defined when use_input_stats is false")
     if input.ndim < 2:
-        raise IndexError(
-            f"Dimension out of range (expected to be in range of [-{max(input.ndim, 1)}, {max(input.ndim, 1) - 1}], but got 1)"
-        )
+        n = max(input.ndim, 1)
+        raise IndexError(f"Dimension out of range (expected to be in range of [-{n}, {n - 1}], but got 1)")
+    b, c = input.shape[0], input.shape[1]
+    folded = (1, b * c) + input.shape[2:]
+    _check_batch_norm_args(folded, running_mean, running_var, weight, bias, use_input_stats, eps, rep=b)
+    if input.size == 0:
+        return input, running_mean, running_var
+    if momentum is None:
+        momentum = 0.0
+    return _instance_norm_core(
+        input, running_mean, running_var, weight, bias, momentum, eps, use_input_stats=bool(use_input_stats)
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("use_input_stats",))
+def _instance_norm_core(
+    input: jax.Array,
+    running_mean: Any,
+    running_var: Any,
+    weight: Any,
+    bias: Any,
+    momentum: Any,
+    eps: Any,
+    *,
+    use_input_stats: bool,
+) -> tuple[jax.Array, Any, Any]:
     b, c = input.shape[0], input.shape[1]
     # torch folds the batch into the channels: (1, N*C, *) through batch_norm, with the
     # per-channel vectors repeated N times, then averages the repeated statistics.
     reshaped = input.reshape((1, b * c) + input.shape[2:])
 
     def rep(v: Any) -> Any:
-        return None if v is None else jnp.tile(jnp.asarray(v), b)
+        return None if v is None else jnp.tile(v, b)
 
-    out, rm, rv = batch_norm_with_stats(
-        reshaped, rep(running_mean), rep(running_var), rep(weight), rep(bias), use_input_stats, momentum, eps
+    out, rm, rv = _batch_norm_core(
+        reshaped, rep(running_mean), rep(running_var), rep(weight), rep(bias), momentum, eps, training=use_input_stats
     )
-    new_mean = (
-        None if running_mean is None else jnp.mean(rm.reshape(b, c), axis=0).astype(jnp.asarray(running_mean).dtype)
-    )
-    new_var = None if running_var is None else jnp.mean(rv.reshape(b, c), axis=0).astype(jnp.asarray(running_var).dtype)
+    new_mean = None if running_mean is None else jnp.mean(rm.reshape(b, c), axis=0).astype(running_mean.dtype)
+    new_var = None if running_var is None else jnp.mean(rv.reshape(b, c), axis=0).astype(running_var.dtype)
     return out.reshape(input.shape), new_mean, new_var
 
 
@@ -373,17 +421,22 @@ def layer_norm(
     input = jnp.asarray(input)
     shape = _normalized_shape(normalized_shape, "layer_norm")
     _check_layer_norm_inputs(input, shape, weight, bias, "*, ")
+    return _layer_norm_core(input, weight, bias, eps, k=len(shape))
+
+
+@functools.partial(jax.jit, static_argnames=("k",))
+def _layer_norm_core(input: jax.Array, weight: Any, bias: Any, eps: Any, *, k: int) -> jax.Array:
     dtype = input.dtype
     acc = _opmath(dtype)
     x = input.astype(acc)
-    axes = tuple(range(input.ndim - len(shape), input.ndim))
+    axes = tuple(range(input.ndim - k, input.ndim))
     mean = jnp.mean(x, axis=axes, keepdims=True)
     var = jnp.mean(jnp.square(x - mean), axis=axes, keepdims=True)
     out = (x - mean) * (1.0 / jnp.sqrt(var + eps))
     if weight is not None:
-        out = out * jnp.asarray(weight).astype(acc)
+        out = out * weight.astype(acc)
     if bias is not None:
-        out = out + jnp.asarray(bias).astype(acc)
+        out = out + bias.astype(acc)
     return out.astype(dtype)
 
 
@@ -414,16 +467,20 @@ def rms_norm(
     input = jnp.asarray(input)
     shape = _normalized_shape(normalized_shape, "rms_norm")
     _check_layer_norm_inputs(input, shape, weight, None, "*")
-    dtype = input.dtype
-    acc = _opmath(dtype)
     if eps is None:
-        eps = float(jnp.finfo(acc).eps)
-    x = input.astype(acc)
-    axes = tuple(range(input.ndim - len(shape), input.ndim))
+        eps = float(jnp.finfo(_opmath(input.dtype)).eps)
+    return _rms_norm_core(input, weight, eps, k=len(shape))
+
+
+@functools.partial(jax.jit, static_argnames=("k",))
+def _rms_norm_core(input: jax.Array, weight: Any, eps: Any, *, k: int) -> jax.Array:
+    dtype = input.dtype
+    x = input.astype(_opmath(dtype))
+    axes = tuple(range(input.ndim - k, input.ndim))
     ms = jnp.mean(jnp.square(x), axis=axes, keepdims=True)
     out = (x * jax.lax.rsqrt(ms + eps)).astype(dtype)
     if weight is not None:
-        out = (out * jnp.asarray(weight)).astype(dtype)
+        out = (out * weight).astype(dtype)
     return out
 
 
@@ -469,16 +526,23 @@ def group_norm(
                 f"Expected {name} to be a vector of size equal to the number of channels in input, but got {name} "
                 f"of shape {_list_str(shown)} and input of shape {_list_str(input.shape)}"
             )
+    if input.size == 0:
+        return input
+    return _group_norm_core(input, weight, bias, eps, num_groups=num_groups)
+
+
+@functools.partial(jax.jit, static_argnames=("num_groups",))
+def _group_norm_core(input: jax.Array, weight: Any, bias: Any, eps: Any, *, num_groups: int) -> jax.Array:
     dtype = input.dtype
     acc = _opmath(dtype)
-    x = input.astype(acc).reshape((n, num_groups, -1))
+    x = input.astype(acc).reshape((input.shape[0], num_groups, -1))
     mean = jnp.mean(x, axis=-1, keepdims=True)
     var = jnp.mean(jnp.square(x - mean), axis=-1, keepdims=True)
     out = ((x - mean) * (1.0 / jnp.sqrt(var + eps))).reshape(input.shape)
     if weight is not None:
-        out = out * _channel_view(jnp.asarray(weight).astype(acc), input.ndim)
+        out = out * _channel_view(weight.astype(acc), input.ndim)
     if bias is not None:
-        out = out + _channel_view(jnp.asarray(bias).astype(acc), input.ndim)
+        out = out + _channel_view(bias.astype(acc), input.ndim)
     return out.astype(dtype)
 
 
@@ -508,6 +572,12 @@ def local_response_norm(input: Any, size: int, alpha: float = 1e-4, beta: float 
         raise ValueError(f"Expected 3D or higher dimensionality                          input (got {dim} dimensions)")
     if input.size == 0:
         return input
+    return _local_response_norm_core(input, alpha, beta, k, size=size)
+
+
+@functools.partial(jax.jit, static_argnames=("size",))
+def _local_response_norm_core(input: jax.Array, alpha: Any, beta: Any, k: Any, *, size: int) -> jax.Array:
+    dim = input.ndim
     sq = input * input
     pad = [(0, 0)] * dim
     pad[1] = (size // 2, (size - 1) // 2)

@@ -24,6 +24,14 @@ from jmod.nn.modules.normalization import GroupNorm as GroupNorm
 from jmod.nn.modules.normalization import LayerNorm as LayerNorm
 from jmod.nn.modules.normalization import LocalResponseNorm as LocalResponseNorm
 from jmod.nn.modules.normalization import RMSNorm as RMSNorm
+from jmod.nn.modules.rnn import GRU as GRU
+from jmod.nn.modules.rnn import LSTM as LSTM
+from jmod.nn.modules.rnn import RNN as RNN
+from jmod.nn.modules.rnn import GRUCell as GRUCell
+from jmod.nn.modules.rnn import LSTMCell as LSTMCell
+from jmod.nn.modules.rnn import RNNBase as RNNBase
+from jmod.nn.modules.rnn import RNNCell as RNNCell
+from jmod.nn.modules.rnn import RNNCellBase as RNNCellBase
 
 # end layers-c
 

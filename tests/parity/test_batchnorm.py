@@ -398,6 +398,8 @@ def test_half_precision_module():
     )
 
 
-def test_torch_dtype_argument():
-    j = nn.BatchNorm1d(2, dtype=torch.float16)
+def test_torch_dtype_and_device_arguments():
+    j = nn.BatchNorm1d(2, dtype=torch.float16, device="cpu")
     assert j.weight.dtype == jnp.float16 and j.running_mean.dtype == jnp.float16
+    assert j.num_batches_tracked.dtype == long_dtype()
+    assert all(d.platform == "cpu" for d in j.running_var.devices())

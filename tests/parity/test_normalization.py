@@ -387,3 +387,31 @@ def test_reprs(cls, args, kwargs):
     assert repr(j) == repr(t)
     assert [n for n, _ in j.named_parameters()] == [n for n, _ in t.named_parameters()]
     assert [n for n, _ in j.named_buffers()] == [n for n, _ in t.named_buffers()]
+
+
+@pytest.mark.parametrize(
+    "cls,args,kwargs",
+    [
+        ("LayerNorm", ((2, 3),), {}),
+        ("GroupNorm", (2, 4), {}),
+        ("RMSNorm", (5,), {}),
+        ("InstanceNorm2d", (3,), dict(affine=True, track_running_stats=True)),
+        ("BatchNorm1d", (3,), {}),
+    ],
+)
+def test_default_parameters_and_buffers_match_torch(cls, args, kwargs):
+    """Deterministic init (weight 1, bias 0, running stats 0/1/0), same names, shapes and values."""
+    j, t = _pair(cls, *args, **kwargs)
+    js, ts = j.state_dict(), t.state_dict()
+    assert list(js) == list(ts)
+    for k in ts:
+        np.testing.assert_array_equal(np.asarray(js[k]), ts[k].numpy(), err_msg=k)
+    j.reset_parameters()
+    for k, v in j.state_dict().items():
+        np.testing.assert_array_equal(np.asarray(v), ts[k].numpy(), err_msg=k)
+
+
+def test_functional_namespace():
+    for name in ("batch_norm", "instance_norm", "layer_norm", "group_norm", "rms_norm", "local_response_norm"):
+        assert callable(getattr(F, name)) and hasattr(torch.nn.functional, name)
+    assert callable(F.batch_norm_with_stats) and callable(F.instance_norm_with_stats)  # jmod extras

@@ -358,6 +358,7 @@ CTOR_ERRORS = [
     (TypeError, "GRU", (3, 4.0), {}),
     (ValueError, "GRU", (3, 0), {}),
     (ValueError, "RNN", (3, 4, 0), {}),
+    (TypeError, "RNN", (3, 4, 2.0), {}),
 ]
 
 

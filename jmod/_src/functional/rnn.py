@@ -149,9 +149,7 @@ def _run_layer(
     return out, carry, None
 
 
-@functools.partial(
-    jax.jit, static_argnames=("mode", "num_layers", "bidirectional", "dropout", "training")
-)
+@functools.partial(jax.jit, static_argnames=("mode", "num_layers", "bidirectional", "dropout", "training"))
 def rnn_layers(
     x: jax.Array,
     h0: jax.Array,

@@ -1,8 +1,8 @@
 """Recurrent layers: RNN, LSTM, GRU and their cells (``torch/nn/modules/rnn.py``).
 
 Parameter names, shapes, order and default initialisation are torch's, so a torch
-``state_dict`` loads as is. Each layer and direction runs as a ``jax.lax.scan`` (see
-``jmod/_src/functional/rnn.py``). Inputs may be batched or unbatched, or a
+``state_dict`` loads as is. Each layer runs as one ``jax.lax.scan`` over time, both
+directions together (see ``jmod/_src/functional/rnn.py``). Inputs may be batched or unbatched, or a
 :class:`~jmod.nn.utils.rnn.PackedSequence`.
 
 Differences from torch: ``flatten_parameters()`` is a no-op (there is no cuDNN weight
@@ -54,6 +54,9 @@ def _uniform_reset(module: Module, bound: float) -> None:
         _random.next_key(), tuple(tuple(s.shape) for s in slots), tuple(jnp.dtype(s.dtype) for s in slots), bound
     )
     for slot, value in zip(slots, values):
+        sharding = getattr(slot.data, "sharding", None)
+        if sharding is not None and not isinstance(slot.data, jax.core.Tracer) and value.sharding != sharding:
+            value = jax.device_put(value, sharding)  # keep the placement, as init.uniform_ does
         slot.data = value
 
 
@@ -163,12 +166,12 @@ class RNNBase(Module):
 
         dtype = _factory_dtype(dtype)
         self._flat_weights_names: list[str] = []
+        # range() below raises torch's TypeError for a non-integer num_layers.
         self._all_weights: list[list[str]] = []
         for layer in range(num_layers):
             for direction in range(num_directions):
                 real_hidden_size = proj_size if proj_size > 0 else hidden_size
                 layer_input_size = input_size if layer == 0 else real_hidden_size * num_directions
-                # range() raises torch's TypeError for a non-integer num_layers above.
                 w_ih = Parameter(jnp.empty((gate_size, layer_input_size), dtype))
                 w_hh = Parameter(jnp.empty((gate_size, real_hidden_size), dtype))
                 b_ih = Parameter(jnp.empty((gate_size,), dtype))
@@ -429,17 +432,13 @@ class RNN(RNNBase):
                 if hx is not None:
                     hx = jnp.asarray(hx)
                     if hx.ndim != 2:
-                        raise RuntimeError(
-                            f"For unbatched 2-D input, hx should also be 2-D but got {hx.ndim}-D tensor"
-                        )
+                        raise RuntimeError(f"For unbatched 2-D input, hx should also be 2-D but got {hx.ndim}-D tensor")
                     hx = jnp.expand_dims(hx, 1)
             else:
                 if hx is not None:
                     hx = jnp.asarray(hx)
                     if hx.ndim != 3:
-                        raise RuntimeError(
-                            f"For batched 3-D input, hx should also be 3-D but got {hx.ndim}-D tensor"
-                        )
+                        raise RuntimeError(f"For batched 3-D input, hx should also be 3-D but got {hx.ndim}-D tensor")
             max_batch_size = input.shape[0] if self.batch_first else input.shape[1]
             sorted_indices = None
             unsorted_indices = None
@@ -721,17 +720,13 @@ class GRU(RNNBase):
                 if hx is not None:
                     hx = jnp.asarray(hx)
                     if hx.ndim != 2:
-                        raise RuntimeError(
-                            f"For unbatched 2-D input, hx should also be 2-D but got {hx.ndim}-D tensor"
-                        )
+                        raise RuntimeError(f"For unbatched 2-D input, hx should also be 2-D but got {hx.ndim}-D tensor")
                     hx = jnp.expand_dims(hx, 1)
             else:
                 if hx is not None:
                     hx = jnp.asarray(hx)
                     if hx.ndim != 3:
-                        raise RuntimeError(
-                            f"For batched 3-D input, hx should also be 3-D but got {hx.ndim}-D tensor"
-                        )
+                        raise RuntimeError(f"For batched 3-D input, hx should also be 3-D but got {hx.ndim}-D tensor")
             max_batch_size = input.shape[0] if self.batch_first else input.shape[1]
             sorted_indices = None
             unsorted_indices = None
@@ -1046,4 +1041,3 @@ class GRUCell(RNNCellBase):
         if not is_batched:
             ret = ret[0]
         return ret
-

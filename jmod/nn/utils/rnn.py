@@ -219,7 +219,9 @@ def pack_padded_sequence(
         input = jnp.swapaxes(input, 0, 1)
     batch = input.shape[1]
     if len(lengths) != batch:
-        raise RuntimeError(f"Expected `len(lengths)` to be equal to batch_size, but got {len(lengths)} (batch_size={batch})")
+        raise RuntimeError(
+            f"Expected `len(lengths)` to be equal to batch_size, but got {len(lengths)} (batch_size={batch})"
+        )
     if enforce_sorted and np.any(lengths[1:] > lengths[:-1]):
         raise RuntimeError(
             "`lengths` array must be sorted in decreasing order when `enforce_sorted` is True. You can pass "

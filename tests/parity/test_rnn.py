@@ -532,6 +532,11 @@ def test_pack_unpack_round_trips():
     data, batch_sizes, sorted_indices, unsorted_indices = jp  # unpacks like torch's named tuple
     assert batch_sizes.dtype == np.int64 and list(batch_sizes) == [3, 2, 1, 1]
     assert jrnn.invert_permutation(None) is None
+    # conversions keep the layout and the integer indices
+    half = jp.half()
+    assert half.data.dtype == jnp.float16 and half.float().data.dtype == jnp.float32
+    np.testing.assert_array_equal(half.batch_sizes, jp.batch_sizes)
+    assert half.sorted_indices is jp.sorted_indices and not jp.is_cuda
 
 
 def test_packing_errors():

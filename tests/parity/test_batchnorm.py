@@ -403,3 +403,60 @@ def test_torch_dtype_and_device_arguments():
     assert j.weight.dtype == jnp.float16 and j.running_mean.dtype == jnp.float16
     assert j.num_batches_tracked.dtype == long_dtype()
     assert all(d.platform == "cpu" for d in j.running_var.devices())
+
+
+# ----------------------------------------------------------------- SyncBatchNorm
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_sync_batchnorm_matches_torch(train):
+    """Without a process group torch's SyncBatchNorm is batch norm over inputs of any rank >= 2."""
+    j, t = _pair("SyncBatchNorm", 3, momentum=None)
+    _warm_up_torch(t, (4, 3, 2, 2))
+    assert repr(j) == repr(t)
+    assert_matches_torch(j, t, _x((4, 3, 2, 2)), train=train)
+    with pytest.raises(ValueError) as te:
+        t(torch.zeros(3))
+    with pytest.raises(ValueError) as je:
+        j(jnp.zeros(3))
+    assert str(je.value) == str(te.value)
+
+
+def test_convert_sync_batchnorm():
+    tnet = torch.nn.Sequential(
+        torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3, bias=False), torch.nn.Sequential(torch.nn.BatchNorm2d(2))
+    )
+    jnet = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3, bias=False), nn.Sequential(nn.BatchNorm2d(2)))
+    jnet.load_state_dict(tnet.state_dict())
+    jnet[1].eval()
+    tnet[1].eval()
+    tconv = torch.nn.SyncBatchNorm.convert_sync_batchnorm(tnet)
+    jconv = nn.SyncBatchNorm.convert_sync_batchnorm(jnet)
+    assert repr(jconv) == repr(tconv)
+    assert type(jconv[1]) is nn.SyncBatchNorm and type(jconv[2][0]) is nn.SyncBatchNorm
+    assert jconv[1].training is False and jconv[2][0].training is True
+    assert list(jconv.state_dict()) == list(tconv.state_dict())
+    # the converted layer shares the original's parameter (torch shares the Parameter object)
+    assert jconv[1]._parameters["weight"] is jnet[1]._parameters["weight"]
+
+
+@pytest.mark.multidevice
+def test_batch_statistics_over_a_sharded_batch_are_global():
+    """What SyncBatchNorm syncs, jax.jit computes over a batch sharded across devices."""
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    devices = np.array(jax.devices()[:4])
+    if devices.size < 4:
+        pytest.skip("needs 4 devices")
+    mesh = Mesh(devices, ("batch",))
+    m = nn.SyncBatchNorm(3)
+    params, buffers = dict(m.named_parameters()), dict(m.named_buffers())
+    x = jnp.asarray(_x((8, 3, 2)))
+    xs = jax.device_put(x, NamedSharding(mesh, PartitionSpec("batch")))
+    step = jax.jit(lambda x: functional_call(m, (params, buffers), (x,), return_buffers=True))
+    out_sharded, new_sharded = step(xs)
+    out, new = step(x)
+    assert_close(out_sharded, out, atol=1e-6, rtol=1e-6, what="sharded output")
+    assert_close(new_sharded["running_var"], new["running_var"], atol=1e-6, rtol=1e-6, what="sharded running_var")
+    t = torch.nn.BatchNorm1d(3)
+    assert_close(out, t(torch.tensor(np.asarray(x))), atol=1e-5, rtol=1e-5, what="global statistics")

@@ -16,6 +16,7 @@ from jmod.nn.modules.module import Module as Module
 from jmod.nn.modules.batchnorm import BatchNorm1d as BatchNorm1d
 from jmod.nn.modules.batchnorm import BatchNorm2d as BatchNorm2d
 from jmod.nn.modules.batchnorm import BatchNorm3d as BatchNorm3d
+from jmod.nn.modules.batchnorm import SyncBatchNorm as SyncBatchNorm
 from jmod.nn.modules.instancenorm import InstanceNorm1d as InstanceNorm1d
 from jmod.nn.modules.instancenorm import InstanceNorm2d as InstanceNorm2d
 from jmod.nn.modules.instancenorm import InstanceNorm3d as InstanceNorm3d

@@ -21,7 +21,7 @@ from jmod.nn import init
 from jmod.nn.modules.module import Module
 from jmod.nn.parameter import Parameter
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm"]
 
 
 def _factory_dtype(dtype: Any) -> Any:
@@ -361,3 +361,109 @@ class BatchNorm3d(_BatchNorm):
     def _check_input_dim(self, input: Any) -> None:
         if input.ndim != 5:
             raise ValueError(f"expected 5D input (got {input.ndim}D input)")
+
+
+class SyncBatchNorm(_BatchNorm):
+    r"""Batch Normalization with statistics over the whole (possibly sharded) batch.
+
+    torch's ``SyncBatchNorm`` all-reduces the batch statistics across processes. In
+    JAX, a ``jax.jit``-compiled (or ``jmod.jit``) step whose batch is *sharded* across
+    devices already computes global statistics (``jnp.mean`` over a sharded axis is a
+    global mean; XLA inserts the all-reduce), so this layer is
+    :class:`BatchNorm1d`/``2d``/``3d`` for inputs of any rank ``>= 2``.
+    ``process_group`` is accepted and stored for ported code; it has no effect.
+
+    Args:
+        num_features: number of channels :math:`C` of the input :math:`(N, C, +)`.
+        eps: value added to the denominator for numerical stability. Default: 1e-5
+        momentum: the factor of the running statistics update; ``None`` for a
+            cumulative moving average. Default: 0.1
+        affine: whether the layer has learnable affine parameters. Default: ``True``
+        track_running_stats: whether to keep running estimates. Default: ``True``
+        process_group: ignored (kept for torch code).
+        device: where to place the parameters and buffers.
+        dtype: dtype of the floating point parameters and buffers (default float32).
+        bias: (keyword only) if ``False``, no additive bias. Default: ``True``
+
+    Shape:
+        - Input: :math:`(N, C, +)`.
+        - Output: same shape as the input.
+
+    Attributes:
+        weight: shape ``(num_features,)``, initialised to 1.
+        bias: shape ``(num_features,)``, initialised to 0.
+        running_mean: buffer of shape ``(num_features,)``, initialised to 0.
+        running_var: buffer of shape ``(num_features,)``, initialised to 1.
+        num_batches_tracked: integer scalar buffer, initialised to 0.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from jmod import nn
+        >>> net = nn.SyncBatchNorm.convert_sync_batchnorm(nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3)))
+        >>> net
+        Sequential(
+          (0): Linear(in_features=4, out_features=3, bias=True)
+          (1): SyncBatchNorm(3, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=True)
+        )
+        >>> net(jnp.ones((5, 4))).shape
+        (5, 3)
+    """
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        process_group: Any = None,
+        device: Any = None,
+        dtype: Any = None,
+        *,
+        bias: bool = True,
+    ) -> None:
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype, bias=bias)
+        self.process_group = process_group
+
+    def _check_input_dim(self, input: Any) -> None:
+        if input.ndim < 2:
+            raise ValueError(f"expected at least 2D input (got {input.ndim}D input)")
+
+    def _check_non_zero_input_channels(self, input: Any) -> None:
+        if input.shape[1] == 0:
+            raise ValueError("SyncBatchNorm number of input channels should be non-zero")
+
+    def forward(self, input: Any) -> jax.Array:
+        input = jnp.asarray(input)
+        self._check_input_dim(input)
+        self._check_non_zero_input_channels(input)
+        return super().forward(input)
+
+    @classmethod
+    def convert_sync_batchnorm(cls, module: Module, process_group: Any = None) -> Module:
+        """Replace every ``BatchNorm*D`` in ``module`` by a ``SyncBatchNorm`` sharing its
+        parameters and statistics (torch's helper); returns the converted module."""
+        module_output = module
+        if isinstance(module, _BatchNorm):
+            module_output = cls(
+                module.num_features,
+                module.eps,
+                module.momentum,
+                module.affine,
+                module.track_running_stats,
+                process_group,
+                bias=module.bias is not None,
+            )
+            if module.affine:
+                module_output.weight = module.weight  # an array read from a parameter ties, as torch shares it
+                module_output.bias = module.bias
+            module_output.running_mean = module.running_mean
+            module_output.running_var = module.running_var
+            module_output.num_batches_tracked = module.num_batches_tracked
+            module_output.training = module.training
+            if hasattr(module, "qconfig"):
+                module_output.qconfig = module.qconfig
+        for name, child in module.named_children():
+            module_output.add_module(name, cls.convert_sync_batchnorm(child, process_group))
+        del module
+        return module_output

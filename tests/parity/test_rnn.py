@@ -44,13 +44,14 @@ def _pairwise(n_factors):
     return [tuple(r in s for s in subsets) for r in range(6)]
 
 
-# mode, factors: (two layers, bidirectional, batch_first, bias, with h0[, proj_size])
-SWEEP = []
-for mode in ("RNN_TANH", "RNN_RELU", "GRU", "LSTM"):
-    n = 6 if mode == "LSTM" else 5
-    rows = _pairwise(n)  # 6 rows; the first is all True
-    if mode == "RNN_RELU":  # differs from RNN_TANH only in the non-linearity
-        rows = rows[:2]
+# mode, factors: (two layers, bidirectional, batch_first, bias, with h0[, proj_size]).
+# The recurrence, layout and state handling are shared by all modes, so the factors
+# are swept pairwise on LSTM (which has them all); every other mode runs with every
+# factor on and off (so each (mode, factor value) pair is covered) plus, for the
+# modes with their own forward code, one mixed row.
+SWEEP = [("LSTM", *row) for row in _pairwise(6)]
+for mode, extra in (("RNN_TANH", 1), ("GRU", 1), ("RNN_RELU", 0)):
+    rows = [(True,) * 5, (False,) * 5] + _pairwise(5)[2 : 2 + extra]
     SWEEP += [(mode, *row) for row in rows]
 
 
@@ -116,6 +117,12 @@ def _ids(case):
         f"{mode}-L{2 if two else 1}-{'bi' if bi else 'uni'}-{'bf' if bf else 'tf'}-{'bias' if bias else 'nobias'}-{'h0' if h0 else 'noh0'}"
         + (f"-proj{2 if proj[0] else 0}" if proj else "")
     )
+
+
+def test_lstm_sweep_covers_every_pair_of_factor_values():
+    rows = [case[1:] for case in SWEEP if case[0] == "LSTM"]
+    for i, k in itertools.combinations(range(6), 2):
+        assert {(r[i], r[k]) for r in rows} == {(a, b) for a in (False, True) for b in (False, True)}
 
 
 @pytest.mark.parametrize("case", SWEEP, ids=[_ids(c) for c in SWEEP])

@@ -257,6 +257,17 @@ def pad_packed_sequence(
     Returns:
         ``(padded, lengths)``, in the batch's original order; ``lengths`` is an
         integer array (torch's int64).
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from jmod.nn.utils.rnn import pack_sequence, pad_packed_sequence
+        >>> packed = pack_sequence([jnp.array([1.0]), jnp.array([2.0, 3.0])], enforce_sorted=False)
+        >>> padded, lengths = pad_packed_sequence(packed, batch_first=True)
+        >>> padded
+        Array([[1., 0.],
+               [2., 3.]], dtype=float32)
+        >>> lengths.tolist()
+        [1, 2]
     """
     max_seq_length = len(sequence._batch_sizes)
     if total_length is not None:
@@ -336,6 +347,13 @@ def pack_sequence(sequences: list[Any], enforce_sorted: bool = True) -> PackedSe
 
 
 def unpack_sequence(packed_sequences: PackedSequence) -> list[jax.Array]:
-    """Unpack a :class:`PackedSequence` into the list of its sequences (original order)."""
+    """Unpack a :class:`PackedSequence` into the list of its sequences (original order).
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from jmod.nn.utils.rnn import pack_sequence, unpack_sequence
+        >>> [s.tolist() for s in unpack_sequence(pack_sequence([jnp.array([1.0]), jnp.array([2.0, 3.0])], False))]
+        [[1.0], [2.0, 3.0]]
+    """
     padded_sequences, lengths = pad_packed_sequence(packed_sequences, batch_first=True)
     return unpad_sequence(padded_sequences, np.asarray(lengths), batch_first=True)

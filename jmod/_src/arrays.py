@@ -70,3 +70,15 @@ def long_dtype() -> Any:
     int64 state or outputs (``num_batches_tracked``, argmax indices) use this instead.
     """
     return jnp.int64 if jax.config.jax_enable_x64 else jnp.int32
+
+
+def host_full(shape: Any, fill_value: Any = 0, dtype: Any = None) -> jax.Array:
+    """``jnp.full`` built on the host and transferred.
+
+    Eager ``jnp.zeros``/``jnp.empty``/``jnp.ones`` compile an XLA kernel for every new
+    shape (tens to hundreds of milliseconds each); constructors that allocate many
+    parameter and buffer shapes use this instead, so building a model does not compile.
+    """
+    shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(s) for s in shape)
+    dtype = jnp.float32 if dtype is None else dtype
+    return jnp.asarray(np.full(shape, fill_value, dtype=np.dtype(dtype)))

@@ -22,7 +22,9 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from jmod._src.arrays import is_tracer
 from jmod._src.random import Generator, next_key
 from jmod.nn.parameter import owner_of
 
@@ -43,6 +45,36 @@ __all__ = [
     "orthogonal_",
     "sparse_",
 ]
+
+
+def _host_rng(generator: Generator | None) -> np.random.Generator | None:
+    """A NumPy generator seeded from the next jmod key, or None inside a trace.
+
+    Initialisation draws on the host: ``jax.random`` would compile a kernel for every
+    new parameter shape (0.1-0.3 s each), which made building a model take seconds.
+    The stream is still determined by ``jmod.manual_seed`` (the seed comes from jmod's
+    generator), and the distributions are the same.
+    """
+    key = next_key(generator)
+    if is_tracer(key):
+        return None
+    return np.random.default_rng(np.asarray(jax.random.key_data(key)).astype(np.uint64).tolist())
+
+
+def _draw_uniform(tensor: Any, a: float, b: float, generator: Generator | None) -> jax.Array:
+    shape, dt = jnp.shape(tensor), _dtype(tensor)
+    rng = _host_rng(generator)
+    if rng is None:
+        return jax.random.uniform(next_key(generator), shape, dt, minval=a, maxval=b)
+    return jnp.asarray(rng.uniform(a, b, shape).astype(np.float32), dtype=dt)
+
+
+def _draw_normal(tensor: Any, mean: float, std: float, generator: Generator | None) -> jax.Array:
+    shape, dt = jnp.shape(tensor), _dtype(tensor)
+    rng = _host_rng(generator)
+    if rng is None:
+        return (mean + std * jax.random.normal(next_key(generator), shape, dt)).astype(dt)
+    return jnp.asarray(rng.normal(mean, std, shape).astype(np.float32), dtype=dt)
 
 
 def _update(tensor: Any, new: jax.Array) -> jax.Array:
@@ -139,16 +171,12 @@ def uniform_(tensor: Any, a: float = 0.0, b: float = 1.0, generator: Generator |
         >>> bool((w >= 0).all() and (w < 1).all())
         True
     """
-    shape = jnp.shape(tensor)
-    new = jax.random.uniform(next_key(generator), shape, _dtype(tensor), minval=a, maxval=b)
-    return _update(tensor, new)
+    return _update(tensor, _draw_uniform(tensor, a, b, generator))
 
 
 def normal_(tensor: Any, mean: float = 0.0, std: float = 1.0, generator: Generator | None = None) -> jax.Array:
     r"""Fill with values from :math:`\mathcal{N}(\text{mean}, \text{std}^2)`."""
-    dt = _dtype(tensor)
-    new = (mean + std * jax.random.normal(next_key(generator), jnp.shape(tensor), dt)).astype(dt)
-    return _update(tensor, new)
+    return _update(tensor, _draw_normal(tensor, mean, std, generator))
 
 
 def trunc_normal_(
@@ -162,11 +190,18 @@ def trunc_normal_(
     r"""Fill with values from a normal :math:`\mathcal{N}(\text{mean}, \text{std}^2)` truncated to
     :math:`[a, b]` (bounds in absolute units, as in torch)."""
     dt = _dtype(tensor)
-    lower = (a - mean) / std
-    upper = (b - mean) / std
-    z = jax.random.truncated_normal(next_key(generator), lower, upper, jnp.shape(tensor), jnp.float32)
-    new = jnp.clip(mean + std * z, a, b).astype(dt)
-    return _update(tensor, new)
+    shape = jnp.shape(tensor)
+    rng = _host_rng(generator)
+    if rng is None:
+        z = jax.random.truncated_normal(next_key(generator), (a - mean) / std, (b - mean) / std, shape, jnp.float32)
+        return _update(tensor, jnp.clip(mean + std * z, a, b).astype(dt))
+    # Rejection sampling: exactly the normal distribution restricted to [a, b].
+    out = rng.normal(mean, std, shape)
+    bad = (out < a) | (out > b)
+    while bad.any():
+        out[bad] = rng.normal(mean, std, int(bad.sum()))
+        bad = (out < a) | (out > b)
+    return _update(tensor, jnp.asarray(out.astype(np.float32), dtype=dt))
 
 
 def constant_(tensor: Any, val: float) -> jax.Array:
@@ -270,15 +305,14 @@ def orthogonal_(tensor: Any, gain: float = 1, generator: Generator | None = None
         return tensor
     rows = shape[0]
     cols = math.prod(shape) // rows
-    flattened = jax.random.normal(next_key(generator), (rows, cols), jnp.float32)
+    flattened = np.asarray(_draw_normal(np.zeros((rows, cols)), 0.0, 1.0, generator), np.float64)
     if rows < cols:
         flattened = flattened.T
-    q, r = jnp.linalg.qr(flattened)
-    d = jnp.diag(r)
-    q = q * jnp.sign(d)
+    q, r = np.linalg.qr(flattened)
+    q = q * np.sign(np.diag(r))
     if rows < cols:
         q = q.T
-    new = (gain * q.reshape(shape)).astype(_dtype(tensor))
+    new = jnp.asarray((gain * q.reshape(shape)).astype(np.float32), dtype=_dtype(tensor))
     return _update(tensor, new)
 
 
@@ -291,11 +325,8 @@ def sparse_(tensor: Any, sparsity: float, std: float = 0.01, generator: Generato
     rows, cols = shape
     num_zeros = int(math.ceil(sparsity * rows))
     dt = _dtype(tensor)
-    values = std * jax.random.normal(next_key(generator), shape, dt)
-    keys = jax.random.split(next_key(generator), cols)
-    perms = jax.vmap(lambda k: jax.random.permutation(k, rows))(keys)  # (cols, rows)
-    zero_rows = perms[:, :num_zeros]
-    mask = jnp.ones(shape, bool)
-    col_idx = jnp.repeat(jnp.arange(cols), num_zeros)
-    mask = mask.at[zero_rows.reshape(-1), col_idx].set(False)
-    return _update(tensor, jnp.where(mask, values, 0).astype(dt))
+    values = np.asarray(_draw_normal(tensor, 0.0, std, generator), np.float32)
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(next_key(generator))).astype(np.uint64).tolist())
+    for col in range(cols):
+        values[rng.permutation(rows)[:num_zeros], col] = 0
+    return _update(tensor, jnp.asarray(values, dtype=dt))

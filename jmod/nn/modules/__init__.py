@@ -13,26 +13,34 @@ from jmod.nn.modules.module import Module as Module
 
 # isort: split
 # layers-c: normalization (batch, instance, layer, group, RMS, local response) and recurrent layers.
-from jmod.nn.modules.batchnorm import BatchNorm1d as BatchNorm1d
-from jmod.nn.modules.batchnorm import BatchNorm2d as BatchNorm2d
-from jmod.nn.modules.batchnorm import BatchNorm3d as BatchNorm3d
-from jmod.nn.modules.batchnorm import SyncBatchNorm as SyncBatchNorm
-from jmod.nn.modules.instancenorm import InstanceNorm1d as InstanceNorm1d
-from jmod.nn.modules.instancenorm import InstanceNorm2d as InstanceNorm2d
-from jmod.nn.modules.instancenorm import InstanceNorm3d as InstanceNorm3d
-from jmod.nn.modules.normalization import CrossMapLRN2d as CrossMapLRN2d
-from jmod.nn.modules.normalization import GroupNorm as GroupNorm
-from jmod.nn.modules.normalization import LayerNorm as LayerNorm
-from jmod.nn.modules.normalization import LocalResponseNorm as LocalResponseNorm
-from jmod.nn.modules.normalization import RMSNorm as RMSNorm
-from jmod.nn.modules.rnn import GRU as GRU
-from jmod.nn.modules.rnn import LSTM as LSTM
-from jmod.nn.modules.rnn import RNN as RNN
-from jmod.nn.modules.rnn import GRUCell as GRUCell
-from jmod.nn.modules.rnn import LSTMCell as LSTMCell
-from jmod.nn.modules.rnn import RNNBase as RNNBase
-from jmod.nn.modules.rnn import RNNCell as RNNCell
-from jmod.nn.modules.rnn import RNNCellBase as RNNCellBase
+from jmod.nn.modules.batchnorm import (
+    BatchNorm1d as BatchNorm1d,
+    BatchNorm2d as BatchNorm2d,
+    BatchNorm3d as BatchNorm3d,
+    SyncBatchNorm as SyncBatchNorm,
+)
+from jmod.nn.modules.instancenorm import (
+    InstanceNorm1d as InstanceNorm1d,
+    InstanceNorm2d as InstanceNorm2d,
+    InstanceNorm3d as InstanceNorm3d,
+)
+from jmod.nn.modules.normalization import (
+    CrossMapLRN2d as CrossMapLRN2d,
+    GroupNorm as GroupNorm,
+    LayerNorm as LayerNorm,
+    LocalResponseNorm as LocalResponseNorm,
+    RMSNorm as RMSNorm,
+)
+from jmod.nn.modules.rnn import (
+    GRU as GRU,
+    LSTM as LSTM,
+    RNN as RNN,
+    GRUCell as GRUCell,
+    LSTMCell as LSTMCell,
+    RNNBase as RNNBase,
+    RNNCell as RNNCell,
+    RNNCellBase as RNNCellBase,
+)
 
 # end layers-c
 

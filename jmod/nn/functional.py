@@ -6,3 +6,10 @@ Pure functions (no state); the layers in ``jmod.nn`` call them. Random ones
 """
 
 from jmod._src.functional.linear import bilinear as bilinear, linear as linear
+
+# --- attention family (layers-d) ---
+# isort: split
+from jmod._src.functional.attention import multi_head_attention_forward as multi_head_attention_forward
+from jmod._src.functional.attention import scaled_dot_product_attention as scaled_dot_product_attention
+
+# --- end attention family ---

@@ -214,6 +214,24 @@ def scaled_dot_product_attention(
     """
     query, key, value, attn_mask = (_as_array(x) for x in (query, key, value, attn_mask))
     dropout_p = float(dropout_p)
+    scale, rep_k, rep_v = _sdpa_check(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
+    rng = next_key() if dropout_p > 0.0 else None
+    return _sdpa_core(
+        query, key, value, attn_mask, rng, scale=scale, is_causal=is_causal, dropout_p=dropout_p, rep_k=rep_k, rep_v=rep_v
+    )
+
+
+def _sdpa_check(
+    query: jax.Array,
+    key: jax.Array,
+    value: jax.Array,
+    attn_mask: jax.Array | None,
+    dropout_p: float,
+    is_causal: bool,
+    scale: float | None,
+    enable_gqa: bool,
+) -> tuple[float, int, int]:
+    """Raise torch's errors for invalid SDPA arguments; return ``(scale, key_repeats, value_repeats)``."""
     if query.ndim < 2 or key.ndim < 2 or value.ndim < 2:
         raise RuntimeError(
             "Expected query, key, and value to all be  at least 2 dimensional, but got "
@@ -244,6 +262,8 @@ def scaled_dot_product_attention(
     if fused and dropout_p < 0.0:
         raise RuntimeError("scaled_dot_product_attention_flash_attention: Currently do not support dropout > 0")
 
+    k_shape, v_shape = key.shape, value.shape
+    rep_k = rep_v = 1
     if enable_gqa:
         if query.ndim < 3:
             raise IndexError(
@@ -254,25 +274,30 @@ def scaled_dot_product_attention(
         hv = value.shape[-3] if value.ndim >= 3 else 1
         if hk == 0 or hv == 0 or hq % hk != 0 or hq % hv != 0:
             raise RuntimeError("Number of heads in key and value must divide the number of heads in ")
-        if key.ndim >= 3 and hq != hk:
-            key = jnp.repeat(key, hq // hk, axis=-3)
-        if value.ndim >= 3 and hq != hv:
-            value = jnp.repeat(value, hq // hv, axis=-3)
+        if key.ndim >= 3:
+            rep_k = hq // hk
+            k_shape = (*k_shape[:-3], hq, *k_shape[-2:])
+        if value.ndim >= 3:
+            rep_v = hq // hv
+            v_shape = (*v_shape[:-3], hq, *v_shape[-2:])
 
-    L, S, E = query.shape[-2], key.shape[-2], query.shape[-1]
-    if key.shape[-1] != E:
+    L, S, E = query.shape[-2], k_shape[-2], query.shape[-1]
+    if k_shape[-1] != E:
         raise RuntimeError(
             f"Expected query and key to have the same embedding dimension, but got query.size(-1): {E} "
-            f"and key.size(-1): {key.shape[-1]} instead."
+            f"and key.size(-1): {k_shape[-1]} instead."
         )
-    if value.shape[-2] != S:
+    if v_shape[-2] != S:
         raise RuntimeError(
             f"Expected key and value to have the same sequence length, but got key.size(-2): {S} "
-            f"and value.size(-2): {value.shape[-2]} instead."
+            f"and value.size(-2): {v_shape[-2]} instead."
         )
-    batch = jnp.broadcast_shapes(query.shape[:-2], key.shape[:-2])
+    msg = _broadcast_error(query.shape[:-2], k_shape[:-2])
+    if msg is not None:
+        raise RuntimeError(msg)
+    batch = jnp.broadcast_shapes(query.shape[:-2], k_shape[:-2])
     scores_shape = (*batch, L, S)
-    msg = _broadcast_error(batch, value.shape[:-2])
+    msg = _broadcast_error(batch, v_shape[:-2])
     if msg is not None:
         raise RuntimeError(msg)
     if attn_mask is not None:
@@ -284,12 +309,32 @@ def scaled_dot_product_attention(
                 f"output with shape {list(scores_shape)} doesn't match the broadcast shape "
                 f"{list(jnp.broadcast_shapes(scores_shape, attn_mask.shape))}"
             )
+    if scale is None:
+        scale = 1.0 / math.sqrt(E) if E > 0 else math.inf
+    return float(scale), rep_k, rep_v
 
+
+def _sdpa_core(
+    query: jax.Array,
+    key: jax.Array,
+    value: jax.Array,
+    attn_mask: jax.Array | None,
+    rng: jax.Array | None,
+    *,
+    scale: float,
+    is_causal: bool,
+    dropout_p: float,
+    rep_k: int,
+    rep_v: int,
+) -> jax.Array:
+    if rep_k > 1:
+        key = jnp.repeat(key, rep_k, axis=-3)
+    if rep_v > 1:
+        value = jnp.repeat(value, rep_v, axis=-3)
+    L, S = query.shape[-2], key.shape[-2]
     out_dtype = query.dtype
     cdt = _compute_dtype(out_dtype)
     q, k, v = query.astype(cdt), key.astype(cdt), value.astype(cdt)
-    if scale is None:
-        scale = 1.0 / math.sqrt(E) if E > 0 else math.inf
     scores = jnp.matmul(q * scale, jnp.swapaxes(k, -1, -2))
     if is_causal:
         scores = jnp.where(jnp.tril(jnp.ones((L, S), jnp.bool_)), scores, -jnp.inf)
@@ -300,7 +345,7 @@ def scaled_dot_product_attention(
             scores = scores + attn_mask.astype(cdt)
     weights = _safe_softmax(scores)
     if dropout_p > 0.0:
-        weights = _dropout(weights, dropout_p, True)
+        weights = _dropout_with_key(weights, dropout_p, rng)
     return jnp.matmul(weights, v).astype(out_dtype)
 
 
@@ -311,6 +356,19 @@ def _none_or_dtype(input: Any) -> Any:
     return _as_array(input).dtype
 
 
+def _check_mask_type(mask: Any, mask_name: str, other_type: Any, other_name: str, stacklevel: int = 3) -> None:
+    """The checks of torch's ``F._canonical_mask``: bool or float only; warn when the two masks' types differ."""
+    if mask is None:
+        return
+    if mask.dtype != jnp.bool_ and not _is_floating(mask):
+        raise AssertionError(f"only bool and floating types of {mask_name} are supported")
+    if other_type is not None and mask.dtype != other_type:
+        warnings.warn(
+            f"Support for mismatched {mask_name} and {other_name} is deprecated. Use same type for both instead.",
+            stacklevel=stacklevel,
+        )
+
+
 def _canonical_mask(
     mask: Any,
     mask_name: str,
@@ -318,21 +376,13 @@ def _canonical_mask(
     other_name: str,
     target_type: Any,
     check_other: bool = True,
-    stacklevel: int = 3,
 ) -> Any:
     """torch's ``F._canonical_mask``: a bool mask becomes 0/-inf in ``target_type``."""
     if mask is None:
         return None
     mask = _as_array(mask)
-    is_float = _is_floating(mask)
-    if mask.dtype != jnp.bool_ and not is_float:
-        raise AssertionError(f"only bool and floating types of {mask_name} are supported")
-    if check_other and other_type is not None and mask.dtype != other_type:
-        warnings.warn(
-            f"Support for mismatched {mask_name} and {other_name} is deprecated. Use same type for both instead.",
-            stacklevel=stacklevel,
-        )
-    if not is_float:
+    _check_mask_type(mask, mask_name, other_type if check_other else None, other_name)
+    if mask.dtype == jnp.bool_:
         mask = jnp.where(mask, jnp.asarray(-jnp.inf, target_type), jnp.asarray(0, target_type))
     return mask
 
@@ -495,9 +545,65 @@ def multi_head_attention_forward(
         >>> out.shape, w.shape
         ((3, 2, 4), (2, 3, 3))
     """
-    query, key, value, key_padding_mask, attn_mask = (
-        _as_array(x) for x in (query, key, value, key_padding_mask, attn_mask)
-    )
+    (
+        query, key, value, in_proj_weight, in_proj_bias, bias_k, bias_v, out_proj_weight, out_proj_bias,
+        key_padding_mask, attn_mask, q_proj_weight, k_proj_weight, v_proj_weight, static_k, static_v,
+    ) = (
+        _as_array(x)
+        for x in (
+            query, key, value, in_proj_weight, in_proj_bias, bias_k, bias_v, out_proj_weight, out_proj_bias,
+            key_padding_mask, attn_mask, q_proj_weight, k_proj_weight, v_proj_weight, static_k, static_v,
+        )
+    )  # fmt: skip
+    # torch's first checks, made here rather than in the compiled part so that the
+    # deprecation warning is issued on every call, not only when tracing.
+    _mha_shape_check(query, key, value, key_padding_mask, attn_mask, num_heads)
+    _check_mask_type(key_padding_mask, "key_padding_mask", _none_or_dtype(attn_mask), "attn_mask")
+    dropout_p = float(dropout_p) if training else 0.0
+    rng = next_key() if dropout_p > 0.0 else None
+    return _mha_forward(
+        query, key, value, in_proj_weight, in_proj_bias, bias_k, bias_v, out_proj_weight, out_proj_bias,
+        key_padding_mask, attn_mask, q_proj_weight, k_proj_weight, v_proj_weight, static_k, static_v, rng,
+        embed_dim_to_check=embed_dim_to_check,
+        num_heads=num_heads,
+        add_zero_attn=bool(add_zero_attn),
+        dropout_p=dropout_p,
+        need_weights=bool(need_weights),
+        use_separate_proj_weight=bool(use_separate_proj_weight),
+        average_attn_weights=bool(average_attn_weights),
+        is_causal=bool(is_causal),
+    )  # fmt: skip
+
+
+def _mha_forward(
+    query: jax.Array,
+    key: jax.Array,
+    value: jax.Array,
+    in_proj_weight: jax.Array | None,
+    in_proj_bias: jax.Array | None,
+    bias_k: jax.Array | None,
+    bias_v: jax.Array | None,
+    out_proj_weight: jax.Array,
+    out_proj_bias: jax.Array | None,
+    key_padding_mask: jax.Array | None,
+    attn_mask: jax.Array | None,
+    q_proj_weight: jax.Array | None,
+    k_proj_weight: jax.Array | None,
+    v_proj_weight: jax.Array | None,
+    static_k: jax.Array | None,
+    static_v: jax.Array | None,
+    rng: jax.Array | None,
+    *,
+    embed_dim_to_check: int,
+    num_heads: int,
+    add_zero_attn: bool,
+    dropout_p: float,
+    need_weights: bool,
+    use_separate_proj_weight: bool,
+    average_attn_weights: bool,
+    is_causal: bool,
+) -> tuple[jax.Array, jax.Array | None]:
+    """torch's ``multi_head_attention_forward`` body, after the argument checks and the random key."""
     is_batched = _mha_shape_check(query, key, value, key_padding_mask, attn_mask, num_heads)
     if not is_batched:
         query = query[:, None]
@@ -512,9 +618,10 @@ def multi_head_attention_forward(
     key_padding_mask = _canonical_mask(
         mask=key_padding_mask,
         mask_name="key_padding_mask",
-        other_type=_none_or_dtype(attn_mask),
+        other_type=None,
         other_name="attn_mask",
         target_type=query.dtype,
+        check_other=False,
     )
 
     if is_causal and attn_mask is None:
@@ -646,9 +753,6 @@ def multi_head_attention_forward(
         ).reshape(bsz * num_heads, 1, src_len)
         attn_mask = key_padding_mask if attn_mask is None else attn_mask + key_padding_mask
 
-    if not training:
-        dropout_p = 0.0
-
     if need_weights:
         E = q.shape[-1]
         q_scaled = q * math.sqrt(1.0 / float(E))
@@ -660,7 +764,7 @@ def multi_head_attention_forward(
         # A plain softmax: a row with every key masked is NaN, as in torch.
         attn_output_weights = jax.nn.softmax(attn_output_weights, axis=-1)
         if dropout_p > 0.0:
-            attn_output_weights = _dropout(attn_output_weights, p=dropout_p)
+            attn_output_weights = _dropout_with_key(attn_output_weights, dropout_p, rng)
         attn_output = jnp.matmul(attn_output_weights, v)
         attn_output = jnp.swapaxes(attn_output, 0, 1).reshape(tgt_len * bsz, embed_dim)
         attn_output = _linear(attn_output, out_proj_weight, out_proj_bias)
@@ -681,7 +785,10 @@ def multi_head_attention_forward(
     q = q.reshape(bsz, num_heads, tgt_len, head_dim)
     k = k.reshape(bsz, num_heads, src_len, head_dim)
     v = v.reshape(bsz, num_heads, src_len, head_dim)
-    attn_output = scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, is_causal)
+    scale, rep_k, rep_v = _sdpa_check(q, k, v, attn_mask, dropout_p, is_causal, None, False)
+    attn_output = _sdpa_core(
+        q, k, v, attn_mask, rng, scale=scale, is_causal=is_causal, dropout_p=dropout_p, rep_k=rep_k, rep_v=rep_v
+    )
     attn_output = jnp.transpose(attn_output, (2, 0, 1, 3)).reshape(bsz * tgt_len, embed_dim)
     attn_output = _linear(attn_output, out_proj_weight, out_proj_bias)
     attn_output = attn_output.reshape(tgt_len, bsz, attn_output.shape[1])
@@ -707,9 +814,13 @@ def _dropout(input: Any, p: float = 0.5, training: bool = True, inplace: bool = 
     input = _as_array(input)
     if not training or p == 0.0 or input.size == 0:
         return input
+    return _dropout_with_key(input, p, next_key() if p < 1.0 else None)
+
+
+def _dropout_with_key(input: jax.Array, p: float, key: jax.Array | None) -> jax.Array:
     if p == 1.0:
         return input * jnp.zeros((), input.dtype)
-    keep = jax.random.bernoulli(next_key(), 1.0 - p, input.shape)
+    keep = jax.random.bernoulli(key, 1.0 - p, input.shape)
     return jnp.where(keep, input * jnp.asarray(1.0 / (1.0 - p), input.dtype), jnp.zeros((), input.dtype))
 
 
@@ -723,6 +834,10 @@ def _layer_norm(input: Any, normalized_shape: Any, weight: Any = None, bias: Any
             f"Given normalized_shape={list(normalized_shape)}, expected input with shape "
             f"[*, {', '.join(str(s) for s in normalized_shape)}], but got input of size{list(input.shape)}"
         )
+    return _layer_norm_core(input, _as_array(weight), _as_array(bias), n=n, eps=float(eps))
+
+
+def _layer_norm_core(input: jax.Array, weight: jax.Array | None, bias: jax.Array | None, *, n: int, eps: float) -> jax.Array:
     axes = tuple(range(input.ndim - n, input.ndim))
     x = input.astype(_compute_dtype(input.dtype))
     mean = jnp.mean(x, axis=axes, keepdims=True)

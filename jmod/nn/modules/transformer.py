@@ -22,6 +22,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jmod._src import devices
 from jmod._src.arrays import is_tracer
@@ -101,11 +102,12 @@ def _detect_is_causal_mask(mask: Any, is_causal: bool | None = None, size: int |
     """
     make_causal = is_causal is True
     if is_causal is None and mask is not None:
-        mask = _attn._as_array(mask)
         if is_tracer(mask):
             return False
+        # Compared on the host: inside a trace even constant jnp results are traced.
+        mask = np.asarray(mask)
         sz = size if size is not None else mask.shape[-2]
-        causal_comparison = _generate_square_subsequent_mask(sz, dtype=mask.dtype)
+        causal_comparison = np.triu(np.full((sz, sz), -np.inf), 1).astype(mask.dtype)
         if mask.shape == causal_comparison.shape:
             make_causal = bool((mask == causal_comparison).all())
         else:

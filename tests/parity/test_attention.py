@@ -772,3 +772,19 @@ def test_mha_compiles_and_is_differentiable_under_jit():
     g_jit = jax.jit(jax.grad(loss))(params, x)
     for name in params:
         np.testing.assert_allclose(g_jit[name], g_eager[name], atol=1e-5, rtol=1e-5)
+
+
+def test_canonical_mask_matches_torch():
+    """torch.nn.functional's private mask helper, which ported transformer code calls."""
+    rng = np.random.default_rng(24)
+    for mask in (rng.random((N, L)) > 0.5, _rand(rng, N, L)):
+        expected = TF._canonical_mask(torch.tensor(mask), "m", None, "", torch.float32)
+        np.testing.assert_array_equal(F._canonical_mask(mask, "m", None, "", jnp.float32), expected.numpy())
+    assert F._canonical_mask(None, "m", None, "", jnp.float32) is None
+    assert F._none_or_dtype(None) is None and F._none_or_dtype(np.zeros(2, bool)) == jnp.bool_
+
+
+@pytest.mark.parametrize("dtype", [jnp.float16, "float16", torch.float16])
+def test_mha_dtype_argument(dtype):
+    m = nn.MultiheadAttention(E, H, add_bias_kv=True, kdim=KDIM, dtype=dtype)
+    assert {str(p.dtype) for p in m.parameters()} == {"float16"}

@@ -498,3 +498,11 @@ def test_dropout_module():
     key_before = np.asarray(jmod.get_rng_state())
     np.testing.assert_array_equal(nn.Dropout(0.0)(x), x)  # p=0 draws nothing, as in torch
     np.testing.assert_array_equal(jmod.get_rng_state(), key_before)
+
+
+def test_dtype_argument_reaches_every_parameter():
+    model = nn.Transformer(D, NHEAD, 1, 1, FF, dtype=torch.float16)
+    assert {str(p.dtype) for p in model.parameters()} == {"float16"}
+    layer = nn.TransformerEncoderLayer(D, NHEAD, FF, dtype=jnp.float16)
+    assert {str(p.dtype) for p in layer.parameters()} == {"float16"}
+    assert str(nn.LayerNorm(D, dtype="float16").weight.dtype) == "float16"

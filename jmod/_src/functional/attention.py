@@ -95,8 +95,10 @@ def _torch_cpu_picks_fused_kernel(q: Any, k: Any, v: Any, attn_mask: Any, dropou
     The two kernels agree numerically but not on every corner: the fused kernel applies
     ``attn_mask`` *and* ``is_causal`` together, the math kernel rejects the combination.
     This replays ``use_flash_attention_cpp`` (aten/src/ATen/native/transformers/
-    sdp_utils_cpp.cpp) on shapes and dtypes; jax arrays have no strides, so its
-    last-dim-stride check is taken as passed (true for any contiguous torch tensor).
+    sdp_utils_cpp.cpp) on shapes and dtypes. Two of its checks have no JAX counterpart
+    and are taken as passed: unit stride of the last dimension (true for contiguous
+    tensors) and a mask that does not require grad (torch sends a float mask that
+    requires grad to the math kernel, which then rejects ``is_causal`` with it).
     """
     if dropout_p > 0.0:
         return False

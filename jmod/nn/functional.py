@@ -19,4 +19,24 @@ from jmod._src.functional.normalization import (
     local_response_norm as local_response_norm,
     rms_norm as rms_norm,
 )
+
 # end layers-c
+
+# --- attention family (layers-d) ---
+# isort: split
+from jmod._src.functional.attention import (
+    multi_head_attention_forward as multi_head_attention_forward,
+    scaled_dot_product_attention as scaled_dot_product_attention,
+)
+
+# torch.nn.functional's private helpers that ported transformer code calls (F._canonical_mask...).
+# isort: split
+from jmod._src.functional.attention import (
+    _canonical_mask as _canonical_mask,
+    _in_projection as _in_projection,
+    _in_projection_packed as _in_projection_packed,
+    _mha_shape_check as _mha_shape_check,
+    _none_or_dtype as _none_or_dtype,
+)
+
+# --- end attention family ---

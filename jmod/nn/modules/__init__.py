@@ -44,4 +44,20 @@ from jmod.nn.modules.rnn import (
 
 # end layers-c
 
+# --- attention and transformer family (layers-d) ---
+# LayerNorm and Dropout are the transformer layers' building blocks; the normalization
+# and dropout families export the same classes from the same files.
+# isort: split
+from jmod.nn.modules.attention import MultiheadAttention as MultiheadAttention
+from jmod.nn.modules.dropout import Dropout as Dropout
+from jmod.nn.modules.transformer import (
+    Transformer as Transformer,
+    TransformerDecoder as TransformerDecoder,
+    TransformerDecoderLayer as TransformerDecoderLayer,
+    TransformerEncoder as TransformerEncoder,
+    TransformerEncoderLayer as TransformerEncoderLayer,
+)
+
+# --- end attention and transformer family ---
+
 __all__ = [name for name in dir() if not name.startswith("_") and name[0].isupper()]

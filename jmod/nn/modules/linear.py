@@ -13,7 +13,7 @@ from jmod.nn import init
 from jmod.nn.modules.module import Module
 from jmod.nn.parameter import Parameter
 
-__all__ = ["Identity", "Linear", "Bilinear"]
+__all__ = ["Identity", "Linear", "NonDynamicallyQuantizableLinear", "Bilinear"]
 
 
 class Identity(Module):
@@ -97,6 +97,23 @@ class Linear(Module):
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class NonDynamicallyQuantizableLinear(Linear):
+    r"""A :class:`Linear` under another name: ``MultiheadAttention.out_proj``'s class in torch.
+
+    torch uses the subclass to keep dynamic quantization away from the attention output
+    projection; jmod keeps the name so that reprs and ``type(m.out_proj).__name__``
+    match torch's. It computes exactly what :class:`Linear` computes.
+
+    Examples:
+        >>> from jmod.nn.modules.linear import NonDynamicallyQuantizableLinear
+        >>> NonDynamicallyQuantizableLinear(4, 4)
+        NonDynamicallyQuantizableLinear(in_features=4, out_features=4, bias=True)
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device: Any = None, dtype: Any = None) -> None:
+        super().__init__(in_features, out_features, bias=bias, device=device, dtype=dtype)
 
 
 class Bilinear(Module):

@@ -112,6 +112,7 @@ def assert_matches_torch(
     grad_atol = atol if grad_atol is None else grad_atol
     grad_rtol = rtol if grad_rtol is None else grad_rtol
     name = type(jmod_mod).__name__
+    torch_mod.zero_grad(set_to_none=True)  # a second call must not see accumulated grads
     if load_weights:
         jmod_mod.load_state_dict(torch_mod.state_dict())
     if train is not None:
@@ -139,50 +140,65 @@ def assert_matches_torch(
         fwd_err = max(fwd_err, assert_close(j_buffers[k], t_buffers[k], atol=atol, rtol=rtol, what=f"{name} buffer {k}"))
     set_state(jmod_mod, state0)
 
-    # ---- forward under jax.jit (pure, via functional_call) and under jmod.jit
-    if check_jit:
-        params, buffers = state0.parameters, {**state0.buffers, **state0.non_persistent_buffers}
+    # ---- one compiled function gives the jax.jit forward and the gradients (one
+    # compile per case keeps the parity suite fast)
+    rng = np.random.default_rng(seed)
+    t_leaves = flatten(t_out)
+    cots = [
+        None if (t is None or not t.dtype.is_floating_point) else rng.standard_normal(tuple(t.shape)).astype(np.float32)
+        for t in t_leaves
+    ]
+    float_idx = (
+        [i for i, x in enumerate(np_inputs) if isinstance(x, np.ndarray) and _is_float(x)]
+        if (check_grad and grad_inputs)
+        else []
+    )
+    trainable = {n for n, p in torch_mod.named_parameters() if p.requires_grad} if check_grad else set()
+    params = {k: v for k, v in state0.parameters.items() if k in trainable}
+    frozen = {k: v for k, v in state0.parameters.items() if k not in trainable}
+    buffers = {**state0.buffers, **state0.non_persistent_buffers}
 
-        def pure(p: Any, b: Any, *xs: Any) -> Any:
-            return functional_call(jmod_mod, (p, b), xs, j_kwargs)
+    def f(p: Any, xs: list) -> list:
+        args = list(j_inputs)
+        for i, x in zip(float_idx, xs):
+            args[i] = x
+        return functional_call(jmod_mod, (p, frozen, buffers), tuple(args), j_kwargs)
 
-        jit_out = jax.jit(pure)(params, buffers, *j_inputs)
-        fwd_err = max(fwd_err, assert_close(jit_out, t_out, atol=atol, rtol=rtol, what=f"{name} jax.jit forward"))
-        if hasattr(jmod, "jit"):
-            stepped = jmod.jit(lambda m, *xs: m(*xs, **j_kwargs))(jmod_mod, *j_inputs)
-            fwd_err = max(fwd_err, assert_close(stepped, t_out, atol=atol, rtol=rtol, what=f"{name} jmod.jit forward"))
-            jbuf = dict(jmod_mod.named_buffers())
-            for k in t_buffers:
-                assert_close(jbuf[k], t_buffers[k], atol=atol, rtol=rtol, what=f"{name} jmod.jit buffer {k}")
-            set_state(jmod_mod, state0)
+    def fwd_and_grad(p: Any, xs: list, cts: list) -> tuple:
+        if not check_grad:
+            return f(p, xs), (None, None)
+
+        def g(p: Any, xs: list) -> tuple:
+            full = f(p, xs)
+            return [o for o, c in zip(flatten(full), cots) if c is not None], full
+
+        _, vjp, full = jax.vjp(g, p, xs, has_aux=True)
+        return full, vjp(cts)
+
+    # Cotangents in each output's dtype (float16 outputs take float16 cotangents).
+    out_dtypes = [getattr(o, "dtype", None) for o in flatten(j_out)]
+    cts = [jnp.asarray(c, dtype=dt) for c, dt in zip(cots, out_dtypes) if c is not None]
+    xs = [j_inputs[i] for i in float_idx]
+    if check_jit or check_grad:
+        jit_out, (g_params, g_inputs) = jax.jit(fwd_and_grad)(params, xs, cts)
+        if check_jit:
+            fwd_err = max(fwd_err, assert_close(jit_out, t_out, atol=atol, rtol=rtol, what=f"{name} jax.jit forward"))
+    if check_jit and t_buffers and hasattr(jmod, "jit"):
+        # What jmod.jit adds over jax.jit is writing buffer updates back: check it for
+        # layers that have buffers.
+        stepped = jmod.jit(lambda m, *xs: m(*xs, **j_kwargs))(jmod_mod, *j_inputs)
+        fwd_err = max(fwd_err, assert_close(stepped, t_out, atol=atol, rtol=rtol, what=f"{name} jmod.jit forward"))
+        jbuf = dict(jmod_mod.named_buffers())
+        for k in t_buffers:
+            assert_close(jbuf[k], t_buffers[k], atol=atol, rtol=rtol, what=f"{name} jmod.jit buffer {k}")
+        set_state(jmod_mod, state0)
 
     # ---- gradients for the same random cotangent
     grad_err = 0.0
     if check_grad:
-        rng = np.random.default_rng(seed)
-        t_leaves = flatten(t_out)
-        cots = [
-            None if (t is None or not t.dtype.is_floating_point) else rng.standard_normal(tuple(t.shape)).astype(np.float32)
-            for t in t_leaves
-        ]
         pairs = [(t, c) for t, c in zip(t_leaves, cots) if c is not None and t.requires_grad]
         if pairs:
             torch.autograd.backward([t for t, _ in pairs], [torch.tensor(c) for _, c in pairs])
-        float_idx = [i for i, x in enumerate(np_inputs) if isinstance(x, np.ndarray) and _is_float(x)] if grad_inputs else []
-        trainable = {n for n, p in torch_mod.named_parameters() if p.requires_grad}
-        params = {k: v for k, v in state0.parameters.items() if k in trainable}
-        frozen = {k: v for k, v in state0.parameters.items() if k not in trainable}
-        buffers = {**state0.buffers, **state0.non_persistent_buffers}
-
-        def f(p: Any, xs: list) -> list:
-            args = list(j_inputs)
-            for i, x in zip(float_idx, xs):
-                args[i] = x
-            out = functional_call(jmod_mod, (p, frozen, buffers), tuple(args), j_kwargs)
-            return [o for o, c in zip(flatten(out), cots) if c is not None]
-
-        _, vjp = jax.vjp(f, params, [j_inputs[i] for i in float_idx])
-        g_params, g_inputs = vjp([jnp.asarray(c) for c in cots if c is not None])
         for i, g in zip(float_idx, g_inputs):
             expected = t_inputs[i].grad
             expected = torch.zeros_like(t_inputs[i]) if expected is None else expected

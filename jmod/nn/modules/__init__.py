@@ -11,4 +11,30 @@ from jmod.nn.modules.container import (
 from jmod.nn.modules.linear import Bilinear as Bilinear, Identity as Identity, Linear as Linear
 from jmod.nn.modules.module import Module as Module
 
+# isort: split
+# -- layers-b: convolution, padding, pooling, upsampling, fold/unfold, channel shuffle
+from jmod.nn.modules.conv import Conv1d as Conv1d
+from jmod.nn.modules.conv import Conv2d as Conv2d
+from jmod.nn.modules.conv import Conv3d as Conv3d
+from jmod.nn.modules.conv import ConvTranspose1d as ConvTranspose1d
+from jmod.nn.modules.conv import ConvTranspose2d as ConvTranspose2d
+from jmod.nn.modules.conv import ConvTranspose3d as ConvTranspose3d
+from jmod.nn.modules.padding import CircularPad1d as CircularPad1d
+from jmod.nn.modules.padding import CircularPad2d as CircularPad2d
+from jmod.nn.modules.padding import CircularPad3d as CircularPad3d
+from jmod.nn.modules.padding import ConstantPad1d as ConstantPad1d
+from jmod.nn.modules.padding import ConstantPad2d as ConstantPad2d
+from jmod.nn.modules.padding import ConstantPad3d as ConstantPad3d
+from jmod.nn.modules.padding import ReflectionPad1d as ReflectionPad1d
+from jmod.nn.modules.padding import ReflectionPad2d as ReflectionPad2d
+from jmod.nn.modules.padding import ReflectionPad3d as ReflectionPad3d
+from jmod.nn.modules.padding import ReplicationPad1d as ReplicationPad1d
+from jmod.nn.modules.padding import ReplicationPad2d as ReplicationPad2d
+from jmod.nn.modules.padding import ReplicationPad3d as ReplicationPad3d
+from jmod.nn.modules.padding import ZeroPad1d as ZeroPad1d
+from jmod.nn.modules.padding import ZeroPad2d as ZeroPad2d
+from jmod.nn.modules.padding import ZeroPad3d as ZeroPad3d
+
+# -- end layers-b
+
 __all__ = [name for name in dir() if not name.startswith("_") and name[0].isupper()]

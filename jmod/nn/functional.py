@@ -16,5 +16,29 @@ from jmod._src.functional.conv import conv_transpose1d as conv_transpose1d
 from jmod._src.functional.conv import conv_transpose2d as conv_transpose2d
 from jmod._src.functional.conv import conv_transpose3d as conv_transpose3d
 from jmod._src.functional.padding import pad as pad
+from jmod._src.functional.pooling import adaptive_avg_pool1d as adaptive_avg_pool1d
+from jmod._src.functional.pooling import adaptive_avg_pool2d as adaptive_avg_pool2d
+from jmod._src.functional.pooling import adaptive_avg_pool3d as adaptive_avg_pool3d
+from jmod._src.functional.pooling import adaptive_max_pool1d as adaptive_max_pool1d
+from jmod._src.functional.pooling import adaptive_max_pool1d_with_indices as adaptive_max_pool1d_with_indices
+from jmod._src.functional.pooling import adaptive_max_pool2d as adaptive_max_pool2d
+from jmod._src.functional.pooling import adaptive_max_pool2d_with_indices as adaptive_max_pool2d_with_indices
+from jmod._src.functional.pooling import adaptive_max_pool3d as adaptive_max_pool3d
+from jmod._src.functional.pooling import adaptive_max_pool3d_with_indices as adaptive_max_pool3d_with_indices
+from jmod._src.functional.pooling import avg_pool1d as avg_pool1d
+from jmod._src.functional.pooling import avg_pool2d as avg_pool2d
+from jmod._src.functional.pooling import avg_pool3d as avg_pool3d
+from jmod._src.functional.pooling import lp_pool1d as lp_pool1d
+from jmod._src.functional.pooling import lp_pool2d as lp_pool2d
+from jmod._src.functional.pooling import lp_pool3d as lp_pool3d
+from jmod._src.functional.pooling import max_pool1d as max_pool1d
+from jmod._src.functional.pooling import max_pool1d_with_indices as max_pool1d_with_indices
+from jmod._src.functional.pooling import max_pool2d as max_pool2d
+from jmod._src.functional.pooling import max_pool2d_with_indices as max_pool2d_with_indices
+from jmod._src.functional.pooling import max_pool3d as max_pool3d
+from jmod._src.functional.pooling import max_pool3d_with_indices as max_pool3d_with_indices
+from jmod._src.functional.pooling import max_unpool1d as max_unpool1d
+from jmod._src.functional.pooling import max_unpool2d as max_unpool2d
+from jmod._src.functional.pooling import max_unpool3d as max_unpool3d
 
 # -- end layers-b

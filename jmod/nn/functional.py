@@ -40,5 +40,9 @@ from jmod._src.functional.pooling import max_pool3d_with_indices as max_pool3d_w
 from jmod._src.functional.pooling import max_unpool1d as max_unpool1d
 from jmod._src.functional.pooling import max_unpool2d as max_unpool2d
 from jmod._src.functional.pooling import max_unpool3d as max_unpool3d
+from jmod._src.functional.upsampling import interpolate as interpolate
+from jmod._src.functional.upsampling import upsample as upsample
+from jmod._src.functional.upsampling import upsample_bilinear as upsample_bilinear
+from jmod._src.functional.upsampling import upsample_nearest as upsample_nearest
 
 # -- end layers-b

@@ -52,6 +52,9 @@ from jmod.nn.modules.pooling import MaxPool3d as MaxPool3d
 from jmod.nn.modules.pooling import MaxUnpool1d as MaxUnpool1d
 from jmod.nn.modules.pooling import MaxUnpool2d as MaxUnpool2d
 from jmod.nn.modules.pooling import MaxUnpool3d as MaxUnpool3d
+from jmod.nn.modules.upsampling import Upsample as Upsample
+from jmod.nn.modules.upsampling import UpsamplingBilinear2d as UpsamplingBilinear2d
+from jmod.nn.modules.upsampling import UpsamplingNearest2d as UpsamplingNearest2d
 
 # -- end layers-b
 

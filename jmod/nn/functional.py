@@ -15,6 +15,9 @@ from jmod._src.functional.conv import conv3d as conv3d
 from jmod._src.functional.conv import conv_transpose1d as conv_transpose1d
 from jmod._src.functional.conv import conv_transpose2d as conv_transpose2d
 from jmod._src.functional.conv import conv_transpose3d as conv_transpose3d
+from jmod._src.functional.fold import channel_shuffle as channel_shuffle
+from jmod._src.functional.fold import fold as fold
+from jmod._src.functional.fold import unfold as unfold
 from jmod._src.functional.padding import pad as pad
 from jmod._src.functional.pooling import adaptive_avg_pool1d as adaptive_avg_pool1d
 from jmod._src.functional.pooling import adaptive_avg_pool2d as adaptive_avg_pool2d

@@ -13,12 +13,15 @@ from jmod.nn.modules.module import Module as Module
 
 # isort: split
 # -- layers-b: convolution, padding, pooling, upsampling, fold/unfold, channel shuffle
+from jmod.nn.modules.channelshuffle import ChannelShuffle as ChannelShuffle
 from jmod.nn.modules.conv import Conv1d as Conv1d
 from jmod.nn.modules.conv import Conv2d as Conv2d
 from jmod.nn.modules.conv import Conv3d as Conv3d
 from jmod.nn.modules.conv import ConvTranspose1d as ConvTranspose1d
 from jmod.nn.modules.conv import ConvTranspose2d as ConvTranspose2d
 from jmod.nn.modules.conv import ConvTranspose3d as ConvTranspose3d
+from jmod.nn.modules.fold import Fold as Fold
+from jmod.nn.modules.fold import Unfold as Unfold
 from jmod.nn.modules.padding import CircularPad1d as CircularPad1d
 from jmod.nn.modules.padding import CircularPad2d as CircularPad2d
 from jmod.nn.modules.padding import CircularPad3d as CircularPad3d

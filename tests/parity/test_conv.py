@@ -42,7 +42,7 @@ CONV_OPTIONS = {
     "n": [1, 2, 3],
     "kernel": [3, "k23"],
     "stride": [1, 2],
-    "padding": [0, 1, "tuple", "same", "valid"],
+    "padding": [1, "tuple", "same", "valid"],  # "valid" is padding 0
     "dilation": [1, 2],
     "groups": [1, 2],
     "bias": [True, False],
@@ -81,8 +81,8 @@ def test_conv_matches_torch(case):
 TRANSPOSE_OPTIONS = {
     "n": [1, 2, 3],
     "kernel": [3, "k23"],
-    "stride": [1, 2, 3],
-    "padding": [0, 1, "tuple"],
+    "stride": [1, 3],
+    "padding": [0, "tuple"],
     "output_padding": [0, 1],
     "dilation": [1, 2],
     "groups": [1, 2],
@@ -118,8 +118,7 @@ def test_conv_transpose_matches_torch(case):
     assert_matches_torch(j, t, x, grad_atol=GRAD_ATOL)
 
 
-@pytest.mark.parametrize("n", [1, 2, 3])
-@pytest.mark.parametrize("transposed", [False, True])
+@pytest.mark.parametrize(("n", "transposed"), [(1, True), (2, False)])
 def test_unbatched_input(n, transposed):
     cls = f"ConvTranspose{n}d" if transposed else f"Conv{n}d"
     t = getattr(torch.nn, cls)(4, 2, 3, stride=2, padding=1, groups=2)
@@ -128,8 +127,7 @@ def test_unbatched_input(n, transposed):
     assert_matches_torch(j, t, x, grad_atol=GRAD_ATOL)
 
 
-@pytest.mark.parametrize("padding_mode", ["reflect", "replicate", "circular"])
-@pytest.mark.parametrize("kernel", [2, 4])
+@pytest.mark.parametrize(("padding_mode", "kernel"), [("reflect", 2), ("circular", 4)])
 def test_same_padding_even_kernel_with_padding_modes(padding_mode, kernel):
     # 'same' with an even kernel pads one more on the right; non-'zeros' modes pad
     # explicitly with F.pad using the module's _reversed_padding_repeated_twice.
@@ -140,9 +138,7 @@ def test_same_padding_even_kernel_with_padding_modes(padding_mode, kernel):
     assert_matches_torch(j, t, x, grad_atol=GRAD_ATOL)
 
 
-@pytest.mark.parametrize(
-    "output_size", [[9, 10], [10, 9], [2, 6, 10, 10], torch.Size([10, 10])], ids=["9x10", "10x9", "nchw", "Size"]
-)
+@pytest.mark.parametrize("output_size", [[9, 10], torch.Size([2, 6, 10, 9])], ids=["9x10", "Size-nchw"])
 def test_conv_transpose_output_size(output_size):
     t = torch.nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1)
     j = nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1)
@@ -150,7 +146,7 @@ def test_conv_transpose_output_size(output_size):
     assert_matches_torch(j, t, x, kwargs={"output_size": output_size}, grad_atol=GRAD_ATOL)
 
 
-@pytest.mark.parametrize("size", [[15], [6, 17]])
+@pytest.mark.parametrize("size", [[6, 17]])
 def test_conv_transpose_output_size_unbatched(size):
     t = torch.nn.ConvTranspose1d(4, 6, 3, stride=3)
     j = nn.ConvTranspose1d(4, 6, 3, stride=3)
@@ -167,8 +163,7 @@ def test_conv_transpose_output_size_errors():
         assert_same_error(lambda: j(jnp.asarray(x), output_size=size), lambda: t(torch.tensor(x), output_size=size))
 
 
-@pytest.mark.parametrize("n", [1, 2, 3])
-@pytest.mark.parametrize("transposed", [False, True])
+@pytest.mark.parametrize(("n", "transposed"), [(1, False), (2, True), (3, False), (1, True)])
 def test_functional_matches_torch(n, transposed):
     rng = _rng(7)
     x = rng.standard_normal((2, 4, *(6, 5, 4)[:n])).astype(np.float32)
@@ -197,19 +192,17 @@ def test_functional_accepts_keyword_arguments_and_no_bias():
     np.testing.assert_allclose(np.asarray(out), expected.numpy(), atol=1e-5, rtol=1e-5)
 
 
+# (4, 6, ...) channels like the sweeps above: constructing a layer draws its initial
+# weights, which compiles the random draw once per weight shape.
 REPR_CASES = [
-    ("Conv1d", (16, 33, 3), {}),
-    ("Conv1d", (16, 33, 3), {"padding": "same", "padding_mode": "circular"}),
-    ("Conv2d", (16, 33, 3), {"stride": 2}),
-    ("Conv2d", (16, 33, (3, 5)), {"stride": (2, 1), "padding": (4, 2), "dilation": (3, 1)}),
-    ("Conv2d", (16, 32, 3), {"groups": 4, "bias": False, "padding_mode": "reflect", "padding": 1}),
-    ("Conv2d", (16, 32, 3), {"padding": "valid"}),
-    ("Conv3d", (4, 8, (3, 5, 2)), {"stride": (2, 1, 1), "padding": (4, 2, 0)}),
-    ("Conv3d", (4, 8, 3), {"padding": "same", "padding_mode": "replicate", "dilation": 2}),
-    ("ConvTranspose1d", (16, 33, 3), {"stride": 2}),
-    ("ConvTranspose2d", (16, 33, (3, 5)), {"stride": (2, 1), "padding": (4, 2)}),
+    ("Conv1d", (4, 6, 3), {"padding": "same", "padding_mode": "circular"}),
+    ("Conv2d", (4, 6, 3), {"stride": 2}),
+    ("Conv2d", (4, 6, (2, 3)), {"stride": (2, 1), "padding": (4, 2), "dilation": (3, 1)}),
+    ("Conv2d", (4, 6, 3), {"groups": 2, "bias": False, "padding_mode": "reflect", "padding": 1}),
+    ("Conv2d", (4, 6, 3), {"padding": "valid"}),
+    ("Conv3d", (4, 6, (2, 3, 3)), {"stride": (2, 1, 1), "padding": (4, 2, 0)}),
+    ("ConvTranspose1d", (4, 6, 3), {"stride": 2}),
     ("ConvTranspose2d", (4, 6, 3), {"output_padding": 1, "stride": 2, "dilation": 2, "groups": 2, "bias": False}),
-    ("ConvTranspose3d", (4, 6, 3), {"padding": 1}),
 ]
 
 
@@ -319,8 +312,6 @@ def test_forward_errors_match_torch():
     ("cls", "args"),
     [
         ("Conv2d", (16, 32, 3)),
-        ("Conv2d", (16, 32, (3, 5), 1, 0, 1, 4)),
-        ("ConvTranspose2d", (16, 32, 3)),
         ("ConvTranspose2d", (8, 32, (3, 5), 1, 0, 0, 4)),
     ],
 )

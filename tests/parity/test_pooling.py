@@ -24,7 +24,7 @@ def _x(n, seed=0, batch=(2, 3)):
 
 MAX_OPTIONS = {
     "n": [1, 2, 3],
-    "kernel": [2, 3, "k32"],
+    "kernel": [2, "k32"],
     "stride": [None, 1, 2],
     "padding": [0, 1],
     "dilation": [1, 2],
@@ -51,8 +51,7 @@ def test_max_pool_matches_torch(case):
     assert_matches_torch(j, t, _x(n))
 
 
-@pytest.mark.parametrize("return_indices", [False, True])
-@pytest.mark.parametrize("n", [1, 2])
+@pytest.mark.parametrize(("n", "return_indices"), [(1, True), (2, False)])
 def test_max_pool_ties_send_the_gradient_where_torch_does(n, return_indices):
     """Rounded inputs have many equal values per window: the first maximum (row-major) wins."""
     x = np.round(_x(n, 1) * 1.5).astype(np.float32)
@@ -111,11 +110,9 @@ def test_avg_pool_integer_input_truncates_like_torch():
 
 LP_CASES = [
     (1, 2, 3, None, False),
-    (1, 1, 2, 1, True),
     (2, 2, (3, 2), (2, 1), True),
     (2, 3.5, 2, None, False),
     (2, float("inf"), 3, 2, True),
-    (3, 2, 2, None, True),
     (3, 1.5, (2, 3, 2), 1, False),
 ]
 
@@ -140,15 +137,10 @@ def test_lp_pool_zero_window_has_zero_gradient():
 
 ADAPTIVE_CASES = [
     # (n, output_size): divisible, non-divisible (overlapping windows), larger than the input, None entries
-    (1, 3),
     (1, 4),
-    (1, 12),
-    (2, (3, 3)),
     (2, (4, 5)),
     (2, (3, None)),
-    (2, 1),
     (2, (9, 2)),
-    (3, (2, 4, 3)),
     (3, (None, 5, 1)),
 ]
 
@@ -188,10 +180,8 @@ def test_adaptive_pool_zero_output_size():
 def test_unbatched_and_functional_forms():
     x = _x(2, 9, batch=(3,))
     cases = [
-        ("F.max_pool2d", F.max_pool2d, torch.nn.functional.max_pool2d, (3, 2, 1), {"ceil_mode": True}),
         ("F.max_pool2d_with_indices", F.max_pool2d_with_indices, torch.nn.functional.max_pool2d_with_indices, (2,), {}),
         ("F.avg_pool2d", F.avg_pool2d, torch.nn.functional.avg_pool2d, (3, 2, 1, True, False), {}),
-        ("F.adaptive_avg_pool2d", F.adaptive_avg_pool2d, torch.nn.functional.adaptive_avg_pool2d, ((4, 4),), {}),
         ("F.adaptive_max_pool2d", F.adaptive_max_pool2d, torch.nn.functional.adaptive_max_pool2d, ((4, 4), True), {}),
     ]
     for name, jf, tf, args, kwargs in cases:
@@ -199,7 +189,7 @@ def test_unbatched_and_functional_forms():
         assert_matches_torch(j, t, x)
 
 
-@pytest.mark.parametrize("n", [1, 2, 3])
+@pytest.mark.parametrize("n", [1, 2])
 def test_max_unpool_roundtrip_matches_torch(n):
     x = _x(n, 10)
     pool_t = getattr(torch.nn, f"MaxPool{n}d")(2, stride=2, return_indices=True, ceil_mode=False)

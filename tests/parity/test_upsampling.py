@@ -25,31 +25,18 @@ SHAPES = {3: (2, 3, 7), 4: (2, 3, 5, 6), 5: (1, 2, 3, 4, 5)}
 # (mode, ndim, constructor kwargs): up and down, sizes and fractional scale factors,
 # with and without align_corners / recompute_scale_factor
 MODULE_CASES = [
-    ("nearest", 3, dict(scale_factor=2)),
-    ("nearest", 3, dict(size=5)),
     ("nearest", 4, dict(scale_factor=(1.7, 0.6))),
     ("nearest", 4, dict(scale_factor=1.1)),  # output == input size: torch's 2-d kernel copies
-    ("nearest", 4, dict(size=(9, 4))),
     ("nearest", 5, dict(scale_factor=(2.0, 1.5, 0.5))),
-    ("nearest-exact", 3, dict(scale_factor=1.7)),
     ("nearest-exact", 4, dict(size=(3, 11))),
     ("nearest-exact", 5, dict(scale_factor=0.7, recompute_scale_factor=True)),
     ("linear", 3, dict(scale_factor=2.3)),
-    ("linear", 3, dict(size=4, align_corners=True)),
-    ("linear", 3, dict(size=1, align_corners=True)),
-    ("bilinear", 4, dict(scale_factor=2)),
     ("bilinear", 4, dict(size=(3, 13), align_corners=True)),
     ("bilinear", 4, dict(scale_factor=(0.6, 1.5), recompute_scale_factor=True)),
-    ("bilinear", 4, dict(scale_factor=0.45)),
-    ("bicubic", 4, dict(scale_factor=2.5)),
-    ("bicubic", 4, dict(size=(3, 4))),
     ("bicubic", 4, dict(size=(8, 11), align_corners=True)),
     ("bicubic", 4, dict(scale_factor=(0.7, 1.3), align_corners=True)),
-    ("trilinear", 5, dict(scale_factor=1.5)),
     ("trilinear", 5, dict(size=(2, 7, 3), align_corners=True)),
-    ("area", 3, dict(size=3)),
     ("area", 4, dict(scale_factor=(0.5, 1.7))),
-    ("area", 5, dict(size=(2, 3, 7))),
 ]
 
 
@@ -66,12 +53,8 @@ def test_upsample_matches_torch(mode, ndim, kwargs):
 @pytest.mark.parametrize(
     ("mode", "kwargs"),
     [
-        ("bilinear", dict(size=(3, 2))),
         ("bilinear", dict(scale_factor=(0.4, 2.5), align_corners=True)),
-        ("bilinear", dict(size=(12, 4))),
-        ("bicubic", dict(size=(4, 3))),
         ("bicubic", dict(scale_factor=0.55, align_corners=True)),
-        ("lanczos", dict(size=(6, 2))),
         ("lanczos", dict(scale_factor=(0.6, 1.5))),
     ],
     ids=lambda v: str(v),
@@ -87,12 +70,12 @@ def test_forward_sweep_matches_torch():
     """Forward only, many sizes and scale factors (the index/weight tables are float32-exact)."""
     rng = np.random.default_rng(2)
     specs = [dict(size=s) for s in (1, 4, 7)] + [dict(scale_factor=f) for f in (0.75, 1.1, 1.7, 2.3, 1 / 3)]
-    cases = [("nearest", 4, insz, spec) for insz in (2, 3, 5) for spec in specs]
+    cases = [("nearest", 4, insz, spec) for insz in (2, 5) for spec in specs]
     cases += [("nearest", 3, 5, spec) for spec in specs] + [("nearest-exact", 4, 5, spec) for spec in specs]
     cases += [
         (mode, nd, 5, dict(spec, align_corners=ac))
         for mode, nd in (("linear", 3), ("bicubic", 4))
-        for spec in specs
+        for spec in specs[::2]
         for ac in (False, True)
     ]
     worst = 0.0

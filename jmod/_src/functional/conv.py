@@ -10,6 +10,7 @@ channel axes swapped within each group.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -72,15 +73,12 @@ def _check_common(stride: tuple, padding: tuple, dilation: tuple, groups: int) -
         raise RuntimeError("non-positive dilation is not supported")
 
 
-def _add_bias(out: jax.Array, b: Any, w: jax.Array, out_channels: int, n: int) -> jax.Array:
-    if b is None:
-        return out
-    if b.ndim != 1 or b.shape[0] != out_channels:
+def _check_bias(b: Any, w: jax.Array, out_channels: int) -> None:
+    if b is not None and (b.ndim != 1 or b.shape[0] != out_channels):
         raise RuntimeError(
             f"Given weight of size {list(w.shape)}, expected bias to be 1-dimensional with {out_channels} elements, "
             f"but got bias of size {list(b.shape)} instead"
         )
-    return out + b.reshape((out_channels,) + (1,) * n)
 
 
 def _convnd(
@@ -129,17 +127,25 @@ def _convnd(
             f"Calculated padded input size per channel: ({' x '.join(map(str, padded))}). "
             f"Kernel size: ({' x '.join(map(str, eff))}). Kernel size can't be greater than actual input size"
         )
+    _check_bias(b, w, w.shape[0])
+    out = _conv_core(x, w, b, stride_, tuple(pads), dilation_, groups, n)
+    return out if batched else out[0]
+
+
+# The cores are jitted with the static options: eager calls (and their gradients) run
+# as one XLA computation instead of several dispatched ops.
+@functools.partial(jax.jit, static_argnums=(3, 4, 5, 6, 7))
+def _conv_core(x: jax.Array, w: jax.Array, b: Any, stride: tuple, pads: tuple, dilation: tuple, groups: int, n: int):
     out = lax.conv_general_dilated(
         x,
         w,
-        window_strides=stride_,
+        window_strides=stride,
         padding=pads,
-        rhs_dilation=dilation_,
+        rhs_dilation=dilation,
         dimension_numbers=_dimension_numbers(n),
         feature_group_count=groups,
     )
-    out = _add_bias(out, b, w, w.shape[0], n)
-    return out if batched else out[0]
+    return out if b is None else out + b.reshape((w.shape[0],) + (1,) * n)
 
 
 def _conv_transposend(
@@ -195,6 +201,26 @@ def _conv_transposend(
             f"Given input size per channel: ({' x '.join(str(s) for s in x.shape[2:])}). Calculated output size per "
             f"channel: ({' x '.join(map(str, out_sizes))}). Output size is too small"
         )
+    _check_bias(b, w, out_channels)
+    out = _conv_transpose_core(x, w, b, stride_, padding_, output_padding_, dilation_, groups, n)
+    return out if batched else out[0]
+
+
+@functools.partial(jax.jit, static_argnums=(3, 4, 5, 6, 7, 8))
+def _conv_transpose_core(
+    x: jax.Array,
+    w: jax.Array,
+    b: Any,
+    stride: tuple,
+    padding: tuple,
+    output_padding: tuple,
+    dilation: tuple,
+    groups: int,
+    n: int,
+) -> jax.Array:
+    in_channels = w.shape[0]
+    out_channels = w.shape[1] * groups
+    kernel = w.shape[2:]
     # (in, out/g, *k) -> (g, in/g, out/g, *k) -> (g, out/g, in/g, *k) -> (out, in/g, *k), flipped
     cin_g = in_channels // groups
     wt = w.reshape((groups, cin_g, w.shape[1]) + kernel)
@@ -202,20 +228,19 @@ def _conv_transposend(
     wt = jnp.flip(wt, axis=tuple(range(2, 2 + n)))
     pads = []
     for i in range(n):
-        edge = dilation_[i] * (kernel[i] - 1) - padding_[i]
-        pads.append((edge, edge + output_padding_[i]))
+        edge = dilation[i] * (kernel[i] - 1) - padding[i]
+        pads.append((edge, edge + output_padding[i]))
     out = lax.conv_general_dilated(
         x,
         wt,
         window_strides=(1,) * n,
         padding=pads,
-        lhs_dilation=stride_,
-        rhs_dilation=dilation_,
+        lhs_dilation=stride,
+        rhs_dilation=dilation,
         dimension_numbers=_dimension_numbers(n),
         feature_group_count=groups,
     )
-    out = _add_bias(out, b, w, out_channels, n)
-    return out if batched else out[0]
+    return out if b is None else out + b.reshape((out_channels,) + (1,) * n)
 
 
 def conv1d(

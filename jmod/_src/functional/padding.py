@@ -11,6 +11,7 @@ the gradient of every copy made of them).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -143,6 +144,11 @@ def pad(input: Any, pad: Any, mode: str = "constant", value: float | None = None
             raise RuntimeError(f"input (W: {size}) is too small. Calculated output W: {size + left + right}")
         if mode == "reflect" and size + left + right < 0:
             raise RuntimeError(f"input (W: {size}) is too small. Calculated output W: {size + left + right}")
+    return _gather_pad(x, tuple(pairs), mode)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _gather_pad(x: jax.Array, pairs: tuple, mode: str) -> jax.Array:
     for axis, left, right in pairs:
         if left == 0 and right == 0:
             continue

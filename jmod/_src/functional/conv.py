@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jmod._src.arrays import to_jax
 from jmod._src.functional._args import as_int_list, dtype_name, expand, is_int
 
 __all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"]
@@ -40,9 +41,9 @@ def _int_arg(value: Any, n: int, name: str, fn: str, pos: int) -> tuple[int, ...
 
 
 def _prepare(input: Any, weight: Any, bias: Any, n: int, fn: str) -> tuple[jax.Array, jax.Array, Any, bool]:
-    x = jnp.asarray(input)
-    w = jnp.asarray(weight)
-    b = None if bias is None else jnp.asarray(bias)
+    x = to_jax(input)
+    w = to_jax(weight)
+    b = None if bias is None else to_jax(bias)
     if x.ndim not in (n + 1, n + 2):
         raise RuntimeError(
             f"Expected {n + 1}D (unbatched) or {n + 2}D (batched) input to {fn}, but got input of size: {list(x.shape)}"

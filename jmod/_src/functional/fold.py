@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jmod._src.arrays import to_jax
 from jmod._src.functional._args import as_int_list
 
 __all__ = ["unfold", "fold", "channel_shuffle"]
@@ -86,7 +87,7 @@ def unfold(input: Any, kernel_size: Any, dilation: Any = 1, padding: Any = 0, st
                 [3., 4., 6., 7.],
                 [4., 5., 7., 8.]]], dtype=float32)
     """
-    x = jnp.asarray(input)
+    x = to_jax(input)
     k = _pair_arg(kernel_size, "kernel_size", "im2col", 2)
     d = _pair_arg(dilation, "dilation", "im2col", 3)
     p = _pair_arg(padding, "padding", "im2col", 4)
@@ -147,7 +148,7 @@ def fold(
                  [2., 4., 2.],
                  [1., 2., 1.]]]], dtype=float32)
     """
-    x = jnp.asarray(input)
+    x = to_jax(input)
     osize = _pair_arg(output_size, "output_size", "col2im", 2)
     k = _pair_arg(kernel_size, "kernel_size", "col2im", 3)
     d = _pair_arg(dilation, "dilation", "col2im", 4)
@@ -195,7 +196,7 @@ def channel_shuffle(input: Any, groups: int) -> jax.Array:
         >>> F.channel_shuffle(jnp.arange(4.0).reshape(1, 4, 1), 2)[0, :, 0]
         Array([0., 2., 1., 3.], dtype=float32)
     """
-    x = jnp.asarray(input)
+    x = to_jax(input)
     if x.ndim <= 2:
         raise RuntimeError(f"channel_shuffle expects input with > 2 dims, but got input with sizes {list(x.shape)}")
     if groups <= 0:

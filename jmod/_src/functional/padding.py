@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jmod._src.arrays import to_jax
 from jmod._src.functional._args import is_int
 
 __all__ = ["pad"]
@@ -91,7 +92,7 @@ def pad(input: Any, pad: Any, mode: str = "constant", value: float | None = None
         >>> F.pad(x, (1, -2), value=9.0)
         Array([[[9., 0., 1.]]], dtype=float32)
     """
-    x = jnp.asarray(input)
+    x = to_jax(input)
     pads = _check_pad_list(pad)
     if mode not in _MODES:
         raise NotImplementedError(f"Unrecognised padding mode {mode}")

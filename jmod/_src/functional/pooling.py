@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jmod._src.arrays import long_dtype
+from jmod._src.arrays import long_dtype, to_jax
 from jmod._src.functional._args import as_int_list, dtype_name, is_int
 
 __all__ = [
@@ -187,7 +187,7 @@ def _prepare(
     legacy_1d: bool = False,
 ):
     """Validate like torch and return ``(x, k, s, p, d, out_sizes)``."""
-    x = jnp.asarray(input)
+    x = to_jax(input)
     k, s, p, d = _pool_args(op, n, kernel_size, stride, padding, dilation, legacy_1d)
     if n == 1 and legacy_1d:
         if x.ndim not in (2, 3) or 0 in x.shape[1:] or (x.ndim == 2 and 0 in x.shape):
@@ -642,7 +642,7 @@ def avg_pool3d(
 
 # ----------------------------------------------------------------------------- lp pool
 def _lp_pool(input: Any, norm_type: float, kernel_size: Any, stride: Any, ceil_mode: bool, n: int) -> jax.Array:
-    x = jnp.asarray(input)
+    x = to_jax(input)
     kernel_size = tuple(kernel_size) if hasattr(kernel_size, "__len__") else kernel_size
     stride = tuple(stride) if hasattr(stride, "__len__") else stride
     return _lp_pool_core(x, norm_type, kernel_size, stride, bool(ceil_mode), n)
@@ -746,7 +746,7 @@ def _adaptive_windows(size: int, out: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _adaptive_args(input: Any, output_size: Any, n: int, op: str, is_max: bool) -> tuple[jax.Array, list[int]]:
-    x = jnp.asarray(input)
+    x = to_jax(input)
     if n == 1:
         if output_size is None or (not is_int(output_size) and not hasattr(output_size, "__len__")):
             raise TypeError(
@@ -1058,8 +1058,8 @@ def _max_unpool(
     def tup(v: Any) -> tuple:
         return tuple(v) if hasattr(v, "__len__") else (v,) * n
 
-    x = jnp.asarray(input)
-    ind = jnp.asarray(indices)
+    x = to_jax(input)
+    ind = to_jax(indices)
     k = tup(kernel_size)
     s = k if stride is None else tup(stride)
     p = tup(padding)

@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jmod._src.arrays import to_jax
 from jmod._src.functional._args import is_int
 from jmod._src.functional.pooling import adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d
 
@@ -275,7 +276,7 @@ def interpolate(
         >>> F.interpolate(x, size=5, mode="linear", align_corners=True)
         Array([[[1. , 1.5, 2. , 3. , 4. ]]], dtype=float32)
     """
-    x = jnp.asarray(input)
+    x = to_jax(input)
     if mode in ("nearest", "area", "nearest-exact"):
         if align_corners is not None:
             raise ValueError(

@@ -321,3 +321,21 @@ def test_compiles_under_jit():
     tv, ti = torch.nn.functional.max_pool2d(torch.tensor(np.asarray(x)), 3, 2, 1, ceil_mode=True, return_indices=True)
     np.testing.assert_array_equal(np.asarray(i), ti.numpy())
     np.testing.assert_allclose(np.asarray(v), tv.numpy())
+
+
+@pytest.mark.parametrize("return_indices", [False, True])
+def test_max_pool_gradient_goes_to_the_nan_torch_picks(return_indices):
+    x = np.array([[[1.0, np.nan, 3.0, np.nan, 0.0, 2.0, 5.0, 5.0, -1.0]]], np.float32)
+    cot = np.arange(1.0, 4.0, dtype=np.float32).reshape(1, 1, 3)
+
+    def f(a):
+        out = F.max_pool1d(a, 3, return_indices=return_indices)
+        return ((out[0] if return_indices else out) * cot).sum()
+
+    t = torch.tensor(x, requires_grad=True)
+    (torch.nn.functional.max_pool1d(t, 3) * torch.tensor(cot)).sum().backward()
+    np.testing.assert_array_equal(np.asarray(jax.grad(f)(jnp.asarray(x))), t.grad.numpy())
+    # forward mode uses the same choice of element
+    tangent = np.arange(9.0, dtype=np.float32).reshape(1, 1, 9)
+    _, jv = jax.jvp(lambda a: F.max_pool1d(a, 3), (jnp.asarray(x),), (jnp.asarray(tangent),))
+    np.testing.assert_array_equal(np.asarray(jv), [[[1.0, 3.0, 6.0]]])  # last NaN, last NaN, first max

@@ -295,35 +295,42 @@ def _select_torch_max(patches: jax.Array, default_tap: Any, pad_value: Any) -> j
     return sel
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4, 5, 6))
-def _max_pool_with_indices(x: jax.Array, n: int, k: tuple, s: tuple, p: tuple, d: tuple, out: tuple):
+def _patches(x: jax.Array, n: int, k: tuple, s: tuple, p: tuple, d: tuple, out: tuple, pad_value: Any) -> jax.Array:
+    """``(..., *out, prod(k))``: every window's elements, row-major tap order (torch's scan order)."""
     sizes = x.shape[-n:]
-    pad_value = _pad_value(x.dtype)
     highs = [_window_extent(out[i], k[i], s[i], d[i]) - sizes[i] - p[i] for i in range(n)]
     xp = _pad_trailing(x, n, list(p), highs, pad_value)
     lead = x.ndim - n
-    # one strided slice per tap (row-major tap order, as torch scans the window)
-    taps = []
+    taps = []  # one strided slice per tap
     for offs in itertools.product(*[range(kk) for kk in k]):
         start = [0] * lead + [offs[i] * d[i] for i in range(n)]
         limit = list(x.shape[:lead]) + [offs[i] * d[i] + (out[i] - 1) * s[i] + 1 for i in range(n)]
         taps.append(lax.slice(xp, start, limit, (1,) * lead + tuple(s)))
-    patches = jnp.stack(taps, axis=-1)
-    # per dim: coordinate of tap j of window o, and torch's default (first in-bounds) tap
-    coords = [np.arange(out[i])[:, None] * s[i] - p[i] + np.arange(k[i])[None, :] * d[i] for i in range(n)]
-    first = []
-    for i in range(n):
-        origin = np.arange(out[i]) * s[i] - p[i]
-        tap = np.where(origin < 0, -(origin // d[i]), 0)  # ceil(-origin / d)
-        first.append(np.minimum(tap, k[i] - 1))
+    return jnp.stack(taps, axis=-1)
+
+
+def _torch_selection(x: jax.Array, n: int, k: tuple, s: tuple, p: tuple, d: tuple, out: tuple):
+    """``(patches, sel)``: the gathered windows and the tap torch's kernel picks in each."""
+    pad_value = _pad_value(x.dtype)
+    patches = _patches(x, n, k, s, p, d, out, pad_value)
+    # torch's default tap when nothing beats -inf: the first in-bounds element per dim
     default = np.zeros([out[i] for i in range(n)], np.int64)
     for i in range(n):
+        origin = np.arange(out[i]) * s[i] - p[i]
+        first = np.minimum(np.where(origin < 0, -(origin // d[i]), 0), k[i] - 1)  # ceil(-origin / d)
         shape = [1] * n
         shape[i] = out[i]
-        default = default * k[i] + first[i].reshape(shape)
-    sel = _select_torch_max(patches, jnp.asarray(default), pad_value)
+        default = default * k[i] + first.reshape(shape)
+    return patches, _select_torch_max(patches, jnp.asarray(default), pad_value)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4, 5, 6))
+def _max_pool_with_indices(x: jax.Array, n: int, k: tuple, s: tuple, p: tuple, d: tuple, out: tuple):
+    sizes = x.shape[-n:]
+    patches, sel = _torch_selection(x, n, k, s, p, d, out)
     values = jnp.take_along_axis(patches, sel[..., None], axis=-1)[..., 0]
     # flat input index of the chosen tap
+    coords = [np.arange(out[i])[:, None] * s[i] - p[i] + np.arange(k[i])[None, :] * d[i] for i in range(n)]
     tap_idx = jnp.unravel_index(sel, k)
     idx = jnp.zeros(sel.shape, jnp.int32)
     for i in range(n):
@@ -335,6 +342,29 @@ def _max_pool_with_indices(x: jax.Array, n: int, k: tuple, s: tuple, p: tuple, d
     return values, idx.astype(long_dtype())
 
 
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2, 3, 4, 5, 6))
+def _max_pool_values(x: jax.Array, n: int, k: tuple, s: tuple, p: tuple, d: tuple, out: tuple) -> jax.Array:
+    """Max pooling values; the derivative follows torch's choice of element (see ``_select_torch_max``).
+
+    The forward is the cheap ``reduce_window``. Its own derivative (XLA's
+    select-and-scatter) agrees with torch on ties but not on NaN windows, and JAX has
+    none for dilated windows, so the tangent is taken from the element torch selects.
+    Being a JVP, it serves forward and reverse mode alike.
+    """
+    if any(v != 1 for v in d):
+        return _max_pool_with_indices(x, n, k, s, p, d, out)[0]
+    return _max_pool(x, n, k, s, p, d, out)
+
+
+@_max_pool_values.defjvp
+def _max_pool_values_jvp(n, k, s, p, d, out, primals, tangents):
+    (x,), (t,) = primals, tangents
+    y = _max_pool_values(x, n, k, s, p, d, out)
+    _, sel = _torch_selection(lax.stop_gradient(x), n, k, s, p, d, out)
+    t_patches = _patches(t, n, k, s, p, d, out, 0)
+    return y, jnp.take_along_axis(t_patches, sel[..., None], axis=-1)[..., 0]
+
+
 def _max_pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, n):
     op = f"max_pool{n}d"
     legacy = n == 1 and not return_indices
@@ -342,10 +372,13 @@ def _max_pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, retur
     out = tuple(out)
     if return_indices:
         return _max_pool_with_indices(x, n, k, s, p, d, out)
-    if any(v != 1 for v in d):
-        # JAX has no VJP for a window-dilated reduce_window(max); the gathered form has one
-        return _max_pool_with_indices(x, n, k, s, p, d, out)[0]
-    return _max_pool(x, n, k, s, p, d, out)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        return (
+            _max_pool(x, n, k, s, p, d, out)
+            if all(v == 1 for v in d)
+            else _max_pool_with_indices(x, n, k, s, p, d, out)[0]
+        )
+    return _max_pool_values(x, n, k, s, p, d, out)
 
 
 def max_pool1d(

@@ -339,3 +339,13 @@ def test_max_pool_gradient_goes_to_the_nan_torch_picks(return_indices):
     tangent = np.arange(9.0, dtype=np.float32).reshape(1, 1, 9)
     _, jv = jax.jvp(lambda a: F.max_pool1d(a, 3), (jnp.asarray(x),), (jnp.asarray(tangent),))
     np.testing.assert_array_equal(np.asarray(jv), [[[1.0, 3.0, 6.0]]])  # last NaN, last NaN, first max
+
+
+def test_max_unpool_overlapping_windows_matches_torch():
+    """Overlapping pooling repeats indices; torch's backward gives each repeat the gradient."""
+    x = _x(2, 12)
+    _, idx_t = torch.nn.functional.max_pool2d(torch.tensor(x), 3, stride=1, padding=1, return_indices=True)
+    values = torch.tensor(x).flatten(2).gather(2, idx_t.flatten(2)).reshape(idx_t.shape).numpy()
+    t = torch.nn.MaxUnpool2d(3, stride=1, padding=1)
+    j = nn.MaxUnpool2d(3, stride=1, padding=1)
+    assert_matches_torch(j, t, values, idx_t.numpy(), kwargs={"output_size": list(x.shape[-2:])})

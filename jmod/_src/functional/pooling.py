@@ -1108,14 +1108,36 @@ def _max_unpool(
         )
     if not jnp.issubdtype(ind.dtype, jnp.integer):
         raise RuntimeError(f"elements in indices should be type int64 but got: {dtype_name(ind.dtype)}")
+    return _unpool_scatter(x, ind.astype(jnp.int32), n, tuple(out))
+
+
+def _scatter_plane(x: jax.Array, ind: jax.Array, n: int, out: tuple, add: bool) -> jax.Array:
     lead = x.shape[:-n]
-    plane = math.prod(out)
     flat_x = x.reshape((-1, math.prod(x.shape[-n:])))
-    flat_i = ind.reshape(flat_x.shape).astype(jnp.int32)
+    flat_i = ind.reshape(flat_x.shape)
     rows = jnp.arange(flat_x.shape[0])[:, None]
+    target = jnp.zeros((flat_x.shape[0], math.prod(out)), x.dtype).at[rows, flat_i]
     # indices outside the output plane are dropped (torch raises for them on CPU)
-    result = jnp.zeros((flat_x.shape[0], plane), x.dtype).at[rows, flat_i].set(flat_x, mode="drop")
-    return result.reshape(lead + tuple(out))
+    result = target.add(flat_x, mode="drop") if add else target.set(flat_x, mode="drop")
+    return result.reshape(lead + out)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3))
+def _unpool_scatter(x: jax.Array, ind: jax.Array, n: int, out: tuple) -> jax.Array:
+    """Scatter ``x`` to ``ind``; with overlapping pooling windows an index repeats (same value).
+
+    torch's backward is a gather of the output gradient at ``indices``, so every
+    repeat receives it. A scatter-set would give it to only one of them; the tangent
+    map is therefore the scatter-*add*, whose transpose is exactly that gather.
+    """
+    return _scatter_plane(x, ind, n, out, add=False)
+
+
+@_unpool_scatter.defjvp
+def _unpool_scatter_jvp(n, out, primals, tangents):
+    x, ind = primals
+    t, _ = tangents
+    return _unpool_scatter(x, ind, n, out), _scatter_plane(t, ind, n, out, add=True)
 
 
 def max_unpool1d(

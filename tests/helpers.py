@@ -65,7 +65,11 @@ def assert_close(actual: Any, expected: Any, *, atol: float, rtol: float, what: 
         if a.dtype == bool or np.issubdtype(e.dtype, np.integer):
             np.testing.assert_array_equal(a, e, err_msg=f"{what}[{i}]")
             continue
-        err = float(np.max(np.abs(a.astype(np.float64) - e.astype(np.float64)))) if a.size else 0.0
+        a64, e64 = a.astype(np.float64), e.astype(np.float64)
+        same = (a64 == e64) | (np.isnan(a64) & np.isnan(e64))  # equal infinities and NaNs: no error
+        with np.errstate(invalid="ignore"):
+            diff = np.where(same, 0.0, np.abs(a64 - e64))
+        err = float(np.max(diff)) if a.size else 0.0
         np.testing.assert_allclose(a, e, atol=atol, rtol=rtol, err_msg=f"{what}[{i}]")
         worst = max(worst, err)
     return worst

@@ -45,10 +45,16 @@ def to_jax(x: Any, dtype: Any = None) -> jax.Array:
     if _is_torch_tensor(x):
         t = x.detach().cpu()
         if str(t.dtype) == "torch.bfloat16":
-            arr = jnp.asarray(t.float().numpy(), dtype=jnp.bfloat16)
+            x = t.float().numpy().astype(jnp.bfloat16)
         else:
-            arr = jnp.asarray(t.numpy())
-        return arr if dtype is None else arr.astype(dtype)
+            x = t.numpy()
+    if isinstance(x, (np.ndarray, np.generic)):
+        # device_put transfers without compiling anything (jnp.asarray compiles a
+        # conversion per new shape, which made loading a checkpoint slow). It may share
+        # the NumPy buffer on CPU, and the caller (or torch, whose .numpy() aliases the
+        # tensor) may mutate it later: copy first, so a jax.Array is really immutable.
+        x = np.array(x, dtype=None if dtype is None else np.dtype(dtype), copy=True)
+        return jax.device_put(x)
     return jnp.asarray(x, dtype=dtype)
 
 
@@ -81,4 +87,17 @@ def host_full(shape: Any, fill_value: Any = 0, dtype: Any = None) -> jax.Array:
     """
     shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(s) for s in shape)
     dtype = jnp.float32 if dtype is None else dtype
-    return jnp.asarray(np.full(shape, fill_value, dtype=np.dtype(dtype)))
+    return jax.device_put(np.full(shape, fill_value, dtype=np.dtype(dtype)))
+
+
+def host_zeros(shape: Any, dtype: Any = None) -> jax.Array:
+    """``jnp.zeros`` without an XLA compile (see :func:`host_full`)."""
+    return host_full(shape, 0, dtype)
+
+
+def host_ones(shape: Any, dtype: Any = None) -> jax.Array:
+    """``jnp.ones`` without an XLA compile (see :func:`host_full`)."""
+    return host_full(shape, 1, dtype)
+
+
+host_empty = host_zeros

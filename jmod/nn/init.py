@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jmod._src.arrays import is_tracer
+from jmod._src.arrays import host_full, is_tracer
 from jmod._src.random import Generator, next_key
 from jmod.nn.parameter import owner_of
 
@@ -66,7 +66,7 @@ def _draw_uniform(tensor: Any, a: float, b: float, generator: Generator | None) 
     rng = _host_rng(generator)
     if rng is None:
         return jax.random.uniform(next_key(generator), shape, dt, minval=a, maxval=b)
-    return jnp.asarray(rng.uniform(a, b, shape).astype(np.float32), dtype=dt)
+    return jax.device_put(rng.uniform(a, b, shape).astype(np.dtype(dt)))
 
 
 def _draw_normal(tensor: Any, mean: float, std: float, generator: Generator | None) -> jax.Array:
@@ -74,7 +74,7 @@ def _draw_normal(tensor: Any, mean: float, std: float, generator: Generator | No
     rng = _host_rng(generator)
     if rng is None:
         return (mean + std * jax.random.normal(next_key(generator), shape, dt)).astype(dt)
-    return jnp.asarray(rng.normal(mean, std, shape).astype(np.float32), dtype=dt)
+    return jax.device_put(rng.normal(mean, std, shape).astype(np.dtype(dt)))
 
 
 def _update(tensor: Any, new: jax.Array) -> jax.Array:
@@ -201,22 +201,22 @@ def trunc_normal_(
     while bad.any():
         out[bad] = rng.normal(mean, std, int(bad.sum()))
         bad = (out < a) | (out > b)
-    return _update(tensor, jnp.asarray(out.astype(np.float32), dtype=dt))
+    return _update(tensor, jax.device_put(out.astype(np.dtype(dt))))
 
 
 def constant_(tensor: Any, val: float) -> jax.Array:
     r"""Fill with the value ``val``."""
-    return _update(tensor, jnp.full(jnp.shape(tensor), val, jnp.result_type(tensor)))
+    return _update(tensor, host_full(jnp.shape(tensor), val, jnp.result_type(tensor)))
 
 
 def ones_(tensor: Any) -> jax.Array:
     r"""Fill with ones."""
-    return _update(tensor, jnp.ones(jnp.shape(tensor), jnp.result_type(tensor)))
+    return _update(tensor, host_full(jnp.shape(tensor), 1, jnp.result_type(tensor)))
 
 
 def zeros_(tensor: Any) -> jax.Array:
     r"""Fill with zeros."""
-    return _update(tensor, jnp.zeros(jnp.shape(tensor), jnp.result_type(tensor)))
+    return _update(tensor, host_full(jnp.shape(tensor), 0, jnp.result_type(tensor)))
 
 
 def eye_(tensor: Any) -> jax.Array:
@@ -312,7 +312,7 @@ def orthogonal_(tensor: Any, gain: float = 1, generator: Generator | None = None
     q = q * np.sign(np.diag(r))
     if rows < cols:
         q = q.T
-    new = jnp.asarray((gain * q.reshape(shape)).astype(np.float32), dtype=_dtype(tensor))
+    new = jax.device_put((gain * q.reshape(shape)).astype(np.dtype(_dtype(tensor))))
     return _update(tensor, new)
 
 
@@ -329,4 +329,4 @@ def sparse_(tensor: Any, sparsity: float, std: float = 0.01, generator: Generato
     rng = np.random.default_rng(np.asarray(jax.random.key_data(next_key(generator))).astype(np.uint64).tolist())
     for col in range(cols):
         values[rng.permutation(rows)[:num_zeros], col] = 0
-    return _update(tensor, jnp.asarray(values, dtype=dt))
+    return _update(tensor, jax.device_put(values.astype(np.dtype(dt))))

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from jmod._src import devices
+from jmod._src.arrays import host_empty
 from jmod._src.functional import attention as F
 from jmod.nn.init import constant_, xavier_normal_, xavier_uniform_
 from jmod.nn.modules.linear import NonDynamicallyQuantizableLinear
@@ -137,25 +138,25 @@ class MultiheadAttention(Module):
             raise AssertionError("embed_dim must be divisible by num_heads")
 
         if not self._qkv_same_embed_dim:
-            self.q_proj_weight = Parameter(jnp.empty((embed_dim, embed_dim), dtype))
-            self.k_proj_weight = Parameter(jnp.empty((embed_dim, self.kdim), dtype))
-            self.v_proj_weight = Parameter(jnp.empty((embed_dim, self.vdim), dtype))
+            self.q_proj_weight = Parameter(host_empty((embed_dim, embed_dim), dtype))
+            self.k_proj_weight = Parameter(host_empty((embed_dim, self.kdim), dtype))
+            self.v_proj_weight = Parameter(host_empty((embed_dim, self.vdim), dtype))
             self.register_parameter("in_proj_weight", None)
         else:
-            self.in_proj_weight = Parameter(jnp.empty((3 * embed_dim, embed_dim), dtype))
+            self.in_proj_weight = Parameter(host_empty((3 * embed_dim, embed_dim), dtype))
             self.register_parameter("q_proj_weight", None)
             self.register_parameter("k_proj_weight", None)
             self.register_parameter("v_proj_weight", None)
 
         if bias:
-            self.in_proj_bias = Parameter(jnp.empty(3 * embed_dim, dtype))
+            self.in_proj_bias = Parameter(host_empty(3 * embed_dim, dtype))
         else:
             self.register_parameter("in_proj_bias", None)
         self.out_proj = NonDynamicallyQuantizableLinear(embed_dim, embed_dim, bias=bias, dtype=dtype)
 
         if add_bias_kv:
-            self.bias_k = Parameter(jnp.empty((1, 1, embed_dim), dtype))
-            self.bias_v = Parameter(jnp.empty((1, 1, embed_dim), dtype))
+            self.bias_k = Parameter(host_empty((1, 1, embed_dim), dtype))
+            self.bias_v = Parameter(host_empty((1, 1, embed_dim), dtype))
         else:
             self.bias_k = self.bias_v = None
 

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from jmod._src import devices
-from jmod._src.arrays import long_dtype
+from jmod._src.arrays import host_empty, host_ones, host_zeros, long_dtype
 from jmod._src.functional import normalization as F
 from jmod.nn import init
 from jmod.nn.modules.module import Module
@@ -60,18 +60,18 @@ class _NormBase(Module):
         self.affine = affine
         self.track_running_stats = track_running_stats
         if self.affine:
-            self.weight = Parameter(jnp.empty((num_features,), dtype))
+            self.weight = Parameter(host_empty((num_features,), dtype))
             if bias:
-                self.bias = Parameter(jnp.empty((num_features,), dtype))
+                self.bias = Parameter(host_empty((num_features,), dtype))
             else:
                 self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
         if self.track_running_stats:
-            self.register_buffer("running_mean", jnp.zeros((num_features,), dtype))
-            self.register_buffer("running_var", jnp.ones((num_features,), dtype))
-            self.register_buffer("num_batches_tracked", jnp.zeros((), long_dtype()))
+            self.register_buffer("running_mean", host_zeros((num_features,), dtype))
+            self.register_buffer("running_var", host_ones((num_features,), dtype))
+            self.register_buffer("num_batches_tracked", host_zeros((), long_dtype()))
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
@@ -83,9 +83,10 @@ class _NormBase(Module):
     def reset_running_stats(self) -> None:
         """Reset ``running_mean`` to 0, ``running_var`` to 1 and ``num_batches_tracked`` to 0."""
         if self.track_running_stats:
-            self.running_mean = jnp.zeros_like(self.running_mean)
-            self.running_var = jnp.ones_like(self.running_var)
-            self.num_batches_tracked = jnp.zeros_like(self.num_batches_tracked)
+            # Built on the host: eager jnp.zeros_like would compile per shape.
+            self.running_mean = host_zeros(self.running_mean.shape, self.running_mean.dtype)
+            self.running_var = host_ones(self.running_var.shape, self.running_var.dtype)
+            self.num_batches_tracked = host_zeros((), self.num_batches_tracked.dtype)
 
     def reset_parameters(self) -> None:
         """Reset the running statistics, then ``weight`` to 1 and ``bias`` to 0."""
@@ -123,7 +124,7 @@ class _NormBase(Module):
             num_batches_tracked_key = prefix + "num_batches_tracked"
             if num_batches_tracked_key not in state_dict:
                 state_dict[num_batches_tracked_key] = (
-                    self.num_batches_tracked if self.num_batches_tracked is not None else jnp.zeros((), long_dtype())
+                    self.num_batches_tracked if self.num_batches_tracked is not None else host_zeros((), long_dtype())
                 )
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs

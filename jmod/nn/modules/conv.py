@@ -8,6 +8,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jmod._src.arrays import host_empty
 from jmod._src.devices import as_dtype
 from jmod._src.functional import conv as F
 from jmod._src.functional.padding import pad as _pad
@@ -107,9 +108,9 @@ class _ConvNd(Module):
             shape = (in_channels, out_channels // groups, *kernel_size)
         else:
             shape = (out_channels, in_channels // groups, *kernel_size)
-        self.weight = Parameter(jnp.empty(shape, dtype))
+        self.weight = Parameter(host_empty(shape, dtype))
         if bias:
-            self.bias = Parameter(jnp.empty((out_channels,), dtype))
+            self.bias = Parameter(host_empty((out_channels,), dtype))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()

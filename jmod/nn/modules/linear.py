@@ -8,6 +8,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jmod._src.arrays import host_empty
 from jmod._src.functional import linear as F
 from jmod.nn import init
 from jmod.nn.modules.module import Module
@@ -75,9 +76,9 @@ class Linear(Module):
         self.in_features = in_features
         self.out_features = out_features
         dtype = dtype or jnp.float32
-        self.weight = Parameter(jnp.empty((out_features, in_features), dtype))
+        self.weight = Parameter(host_empty((out_features, in_features), dtype))
         if bias:
-            self.bias = Parameter(jnp.empty((out_features,), dtype))
+            self.bias = Parameter(host_empty((out_features,), dtype))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
@@ -149,9 +150,9 @@ class Bilinear(Module):
         self.in2_features = in2_features
         self.out_features = out_features
         dtype = dtype or jnp.float32
-        self.weight = Parameter(jnp.empty((out_features, in1_features, in2_features), dtype))
+        self.weight = Parameter(host_empty((out_features, in1_features, in2_features), dtype))
         if bias:
-            self.bias = Parameter(jnp.empty((out_features,), dtype))
+            self.bias = Parameter(host_empty((out_features,), dtype))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()

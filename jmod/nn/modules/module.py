@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 
 from jmod._src import structure
-from jmod._src.arrays import is_array_like, to_jax, typename
+from jmod._src.arrays import host_zeros, is_array_like, to_jax, typename
 from jmod._src.host_hooks import HostHook, call_hook
 from jmod.nn.modules import hooks as _hooks
 from jmod.nn.modules._state_dict import StateDictMixin
@@ -566,7 +566,7 @@ class Module(StateDictMixin):
         dev = None if device is None else devices.resolve_device(device)
 
         def empty(t: jax.Array) -> jax.Array:
-            z = jnp.zeros(t.shape, t.dtype)
+            z = host_zeros(t.shape, t.dtype)
             return z if dev is None else jax.device_put(z, dev)
 
         return self._apply(empty, recurse=recurse)

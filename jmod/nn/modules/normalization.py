@@ -9,6 +9,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jmod._src.arrays import host_empty
 from jmod._src.functional import normalization as F
 from jmod.nn import init
 from jmod.nn.modules.batchnorm import _factory_dtype
@@ -229,9 +230,9 @@ class LayerNorm(Module):
         self.eps = eps
         self.elementwise_affine = elementwise_affine
         if self.elementwise_affine:
-            self.weight = Parameter(jnp.empty(self.normalized_shape, dtype))
+            self.weight = Parameter(host_empty(self.normalized_shape, dtype))
             if bias:
-                self.bias = Parameter(jnp.empty(self.normalized_shape, dtype))
+                self.bias = Parameter(host_empty(self.normalized_shape, dtype))
             else:
                 self.register_parameter("bias", None)
         else:
@@ -321,9 +322,9 @@ class GroupNorm(Module):
         self.eps = eps
         self.affine = affine
         if self.affine:
-            self.weight = Parameter(jnp.empty((num_channels,), dtype))
+            self.weight = Parameter(host_empty((num_channels,), dtype))
             if bias:
-                self.bias = Parameter(jnp.empty((num_channels,), dtype))
+                self.bias = Parameter(host_empty((num_channels,), dtype))
             else:
                 self.register_parameter("bias", None)
         else:
@@ -405,7 +406,7 @@ class RMSNorm(Module):
         self.eps = eps
         self.elementwise_affine = elementwise_affine
         if self.elementwise_affine:
-            self.weight = Parameter(jnp.empty(self.normalized_shape, dtype))
+            self.weight = Parameter(host_empty(self.normalized_shape, dtype))
         else:
             self.register_parameter("weight", None)
         self.reset_parameters()

@@ -12,7 +12,6 @@ read instead of being a cached list.
 
 from __future__ import annotations
 
-import functools
 import math
 import numbers
 import warnings
@@ -22,7 +21,9 @@ import jax
 import jax.numpy as jnp
 
 from jmod._src import random as _random
+from jmod._src.arrays import host_empty
 from jmod._src.functional import rnn as _rnn
+from jmod.nn import init
 from jmod.nn.modules.batchnorm import _factory_dtype
 from jmod.nn.modules.module import Module
 from jmod.nn.parameter import Parameter
@@ -31,33 +32,10 @@ from jmod.nn.utils.rnn import PackedSequence
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2))
-def _uniform_many(key: jax.Array, shapes: tuple, dtypes: tuple, bound: Any) -> list[jax.Array]:
-    # One draw split into pieces: a threefry per array makes XLA compile for seconds.
-    sizes = [math.prod(s) for s in shapes]
-    flat = jax.random.uniform(key, (sum(sizes),), jnp.result_type(*dtypes), -bound, bound)
-    out, start = [], 0
-    for shape, dtype, size in zip(shapes, dtypes, sizes):
-        out.append(flat[start : start + size].reshape(shape).astype(dtype))
-        start += size
-    return out
-
-
 def _uniform_reset(module: Module, bound: float) -> None:
-    """torch's ``for w in self.parameters(): init.uniform_(w, -bound, bound)``, drawn in
-    one compiled call: eager ``jax.random.uniform`` compiles once per distinct shape,
-    which made building an LSTM take a second."""
-    slots = [slot for _, slot in module.named_parameter_slots()]
-    if not slots:
-        return
-    values = _uniform_many(
-        _random.next_key(), tuple(tuple(s.shape) for s in slots), tuple(jnp.dtype(s.dtype) for s in slots), bound
-    )
-    for slot, value in zip(slots, values):
-        sharding = getattr(slot.data, "sharding", None)
-        if sharding is not None and not isinstance(slot.data, jax.core.Tracer) and value.sharding != sharding:
-            value = jax.device_put(value, sharding)  # keep the placement, as init.uniform_ does
-        slot.data = value
+    """torch's ``for w in self.parameters(): init.uniform_(w, -bound, bound)``."""
+    for weight in module.parameters():
+        init.uniform_(weight, -bound, bound)
 
 
 def _apply_permutation(tensor: jax.Array, permutation: Any, dim: int = 1) -> jax.Array:
@@ -172,14 +150,14 @@ class RNNBase(Module):
             for direction in range(num_directions):
                 real_hidden_size = proj_size if proj_size > 0 else hidden_size
                 layer_input_size = input_size if layer == 0 else real_hidden_size * num_directions
-                w_ih = Parameter(jnp.empty((gate_size, layer_input_size), dtype))
-                w_hh = Parameter(jnp.empty((gate_size, real_hidden_size), dtype))
-                b_ih = Parameter(jnp.empty((gate_size,), dtype))
-                b_hh = Parameter(jnp.empty((gate_size,), dtype))
+                w_ih = Parameter(host_empty((gate_size, layer_input_size), dtype))
+                w_hh = Parameter(host_empty((gate_size, real_hidden_size), dtype))
+                b_ih = Parameter(host_empty((gate_size,), dtype))
+                b_hh = Parameter(host_empty((gate_size,), dtype))
                 if self.proj_size == 0:
                     layer_params: tuple[Parameter, ...] = (w_ih, w_hh, b_ih, b_hh) if bias else (w_ih, w_hh)
                 else:
-                    w_hr = Parameter(jnp.empty((proj_size, hidden_size), dtype))
+                    w_hr = Parameter(host_empty((proj_size, hidden_size), dtype))
                     layer_params = (w_ih, w_hh, b_ih, b_hh, w_hr) if bias else (w_ih, w_hh, w_hr)
 
                 suffix = "_reverse" if direction == 1 else ""
@@ -783,11 +761,11 @@ class RNNCellBase(Module):
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.bias = bias
-        self.weight_ih = Parameter(jnp.empty((num_chunks * hidden_size, input_size), dtype))
-        self.weight_hh = Parameter(jnp.empty((num_chunks * hidden_size, hidden_size), dtype))
+        self.weight_ih = Parameter(host_empty((num_chunks * hidden_size, input_size), dtype))
+        self.weight_hh = Parameter(host_empty((num_chunks * hidden_size, hidden_size), dtype))
         if bias:
-            self.bias_ih = Parameter(jnp.empty((num_chunks * hidden_size,), dtype))
-            self.bias_hh = Parameter(jnp.empty((num_chunks * hidden_size,), dtype))
+            self.bias_ih = Parameter(host_empty((num_chunks * hidden_size,), dtype))
+            self.bias_hh = Parameter(host_empty((num_chunks * hidden_size,), dtype))
         else:
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)

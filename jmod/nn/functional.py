@@ -6,3 +6,34 @@ Pure functions (no state); the layers in ``jmod.nn`` call them. Random ones
 """
 
 from jmod._src.functional.linear import bilinear as bilinear, linear as linear
+# --- layers-a: activations, losses, dropout, embeddings (sparse), pixel shuffle ---
+from jmod._src.functional.activation import celu as celu
+from jmod._src.functional.activation import elu as elu
+from jmod._src.functional.activation import gelu as gelu
+from jmod._src.functional.activation import glu as glu
+from jmod._src.functional.activation import gumbel_softmax as gumbel_softmax
+from jmod._src.functional.activation import hardshrink as hardshrink
+from jmod._src.functional.activation import hardsigmoid as hardsigmoid
+from jmod._src.functional.activation import hardswish as hardswish
+from jmod._src.functional.activation import hardtanh as hardtanh
+from jmod._src.functional.activation import leaky_relu as leaky_relu
+from jmod._src.functional.activation import log_softmax as log_softmax
+from jmod._src.functional.activation import logsigmoid as logsigmoid
+from jmod._src.functional.activation import mish as mish
+from jmod._src.functional.activation import normalize as normalize
+from jmod._src.functional.activation import prelu as prelu
+from jmod._src.functional.activation import relu as relu
+from jmod._src.functional.activation import relu6 as relu6
+from jmod._src.functional.activation import rrelu as rrelu
+from jmod._src.functional.activation import selu as selu
+from jmod._src.functional.activation import sigmoid as sigmoid
+from jmod._src.functional.activation import silu as silu
+from jmod._src.functional.activation import softmax as softmax
+from jmod._src.functional.activation import softmin as softmin
+from jmod._src.functional.activation import softplus as softplus
+from jmod._src.functional.activation import softshrink as softshrink
+from jmod._src.functional.activation import softsign as softsign
+from jmod._src.functional.activation import tanh as tanh
+from jmod._src.functional.activation import tanhshrink as tanhshrink
+from jmod._src.functional.activation import threshold as threshold
+# --- end layers-a ---

@@ -10,5 +10,35 @@ from jmod.nn.modules.container import (
 )
 from jmod.nn.modules.linear import Bilinear as Bilinear, Identity as Identity, Linear as Linear
 from jmod.nn.modules.module import Module as Module
+# --- layers-a: activations, losses, dropout, flatten, embeddings (sparse), pixel shuffle ---
+from jmod.nn.modules.activation import CELU as CELU
+from jmod.nn.modules.activation import ELU as ELU
+from jmod.nn.modules.activation import GELU as GELU
+from jmod.nn.modules.activation import GLU as GLU
+from jmod.nn.modules.activation import Hardshrink as Hardshrink
+from jmod.nn.modules.activation import Hardsigmoid as Hardsigmoid
+from jmod.nn.modules.activation import Hardswish as Hardswish
+from jmod.nn.modules.activation import Hardtanh as Hardtanh
+from jmod.nn.modules.activation import LeakyReLU as LeakyReLU
+from jmod.nn.modules.activation import LogSigmoid as LogSigmoid
+from jmod.nn.modules.activation import LogSoftmax as LogSoftmax
+from jmod.nn.modules.activation import Mish as Mish
+from jmod.nn.modules.activation import PReLU as PReLU
+from jmod.nn.modules.activation import RReLU as RReLU
+from jmod.nn.modules.activation import ReLU as ReLU
+from jmod.nn.modules.activation import ReLU6 as ReLU6
+from jmod.nn.modules.activation import SELU as SELU
+from jmod.nn.modules.activation import SiLU as SiLU
+from jmod.nn.modules.activation import Sigmoid as Sigmoid
+from jmod.nn.modules.activation import Softmax as Softmax
+from jmod.nn.modules.activation import Softmax2d as Softmax2d
+from jmod.nn.modules.activation import Softmin as Softmin
+from jmod.nn.modules.activation import Softplus as Softplus
+from jmod.nn.modules.activation import Softshrink as Softshrink
+from jmod.nn.modules.activation import Softsign as Softsign
+from jmod.nn.modules.activation import Tanh as Tanh
+from jmod.nn.modules.activation import Tanhshrink as Tanhshrink
+from jmod.nn.modules.activation import Threshold as Threshold
+# --- end layers-a ---
 
 __all__ = [name for name in dir() if not name.startswith("_") and name[0].isupper()]

@@ -36,4 +36,23 @@ from jmod._src.functional.activation import softsign as softsign
 from jmod._src.functional.activation import tanh as tanh
 from jmod._src.functional.activation import tanhshrink as tanhshrink
 from jmod._src.functional.activation import threshold as threshold
+from jmod._src.functional.loss import binary_cross_entropy as binary_cross_entropy
+from jmod._src.functional.loss import binary_cross_entropy_with_logits as binary_cross_entropy_with_logits
+from jmod._src.functional.loss import cosine_embedding_loss as cosine_embedding_loss
+from jmod._src.functional.loss import cross_entropy as cross_entropy
+from jmod._src.functional.loss import gaussian_nll_loss as gaussian_nll_loss
+from jmod._src.functional.loss import hinge_embedding_loss as hinge_embedding_loss
+from jmod._src.functional.loss import huber_loss as huber_loss
+from jmod._src.functional.loss import kl_div as kl_div
+from jmod._src.functional.loss import l1_loss as l1_loss
+from jmod._src.functional.loss import margin_ranking_loss as margin_ranking_loss
+from jmod._src.functional.loss import mse_loss as mse_loss
+from jmod._src.functional.loss import multi_margin_loss as multi_margin_loss
+from jmod._src.functional.loss import multilabel_margin_loss as multilabel_margin_loss
+from jmod._src.functional.loss import multilabel_soft_margin_loss as multilabel_soft_margin_loss
+from jmod._src.functional.loss import nll_loss as nll_loss
+from jmod._src.functional.loss import poisson_nll_loss as poisson_nll_loss
+from jmod._src.functional.loss import smooth_l1_loss as smooth_l1_loss
+from jmod._src.functional.loss import soft_margin_loss as soft_margin_loss
+from jmod._src.functional.loss import triplet_margin_loss as triplet_margin_loss
 # --- end layers-a ---

@@ -41,3 +41,42 @@ def same_error(jmod_call: Callable[[], Any], torch_call: Callable[[], Any]) -> B
     assert type(j_exc) is type(t_exc), f"{type(j_exc).__name__}: {j_exc}  vs torch {type(t_exc).__name__}: {t_exc}"
     assert str(j_exc) == str(t_exc), f"\njmod : {j_exc}\ntorch: {t_exc}"
     return j_exc
+
+
+def all_reductions(name: str, reductions: tuple = ("none", "mean", "sum"), **kwargs: Any) -> tuple[Any, Any]:
+    """jmod and torch modules returning ``(loss(reduction=r) for r in reductions)``.
+
+    One parity check then covers every reduction with one compile; the children are
+    named after the reductions so ``state_dict`` keys match. NumPy keyword arguments
+    (class weights) are converted for each side. Also checks each child's ``repr`` and
+    ``state_dict`` keys against torch.
+    """
+    import jax.numpy as jnp
+    import numpy as np
+
+    # A fresh buffer per child: torch de-duplicates shared tensors in named_buffers().
+    def tk() -> dict:
+        return {k: torch.tensor(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
+
+    def jk() -> dict:
+        return {k: jnp.array(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
+
+    def jinit(self: Any) -> None:
+        nn.Module.__init__(self)
+        for r in reductions:
+            setattr(self, r, getattr(nn, name)(reduction=r, **jk()))
+
+    def tinit(self: Any) -> None:
+        torch.nn.Module.__init__(self)
+        for r in reductions:
+            setattr(self, r, getattr(torch.nn, name)(reduction=r, **tk()))
+
+    def forward(self: Any, *xs: Any) -> tuple:
+        return tuple(getattr(self, r)(*xs) for r in reductions)
+
+    j = type(name, (nn.Module,), {"__init__": jinit, "forward": forward})()
+    t = type(name, (torch.nn.Module,), {"__init__": tinit, "forward": forward})()
+    for r in reductions:
+        assert repr(getattr(j, r)) == repr(getattr(t, r))
+    assert sorted(j.state_dict()) == sorted(t.state_dict())
+    return j, t

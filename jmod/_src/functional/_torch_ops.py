@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jmod._src.arrays import is_tracer
+from jmod._src.arrays import is_tracer, long_dtype
 
 __all__ = [
     "torch_abs",
@@ -120,6 +120,9 @@ _TORCH_DTYPE_NAMES = {
 def torch_dtype_name(dtype: Any) -> str:
     """torch's scalar-type name for a dtype (``float32`` -> ``Float``), for error messages."""
     name = jnp.dtype(dtype).name
+    if name == "int32" and jnp.dtype(long_dtype()) == jnp.int32:
+        # Without x64, int32 is jmod's stand-in for torch's long (see arrays.long_dtype).
+        return "Long"
     return _TORCH_DTYPE_NAMES.get(name, name)
 
 

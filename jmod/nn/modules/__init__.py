@@ -39,6 +39,26 @@ from jmod.nn.modules.activation import Softsign as Softsign
 from jmod.nn.modules.activation import Tanh as Tanh
 from jmod.nn.modules.activation import Tanhshrink as Tanhshrink
 from jmod.nn.modules.activation import Threshold as Threshold
+from jmod.nn.modules.loss import BCELoss as BCELoss
+from jmod.nn.modules.loss import BCEWithLogitsLoss as BCEWithLogitsLoss
+from jmod.nn.modules.loss import CosineEmbeddingLoss as CosineEmbeddingLoss
+from jmod.nn.modules.loss import CrossEntropyLoss as CrossEntropyLoss
+from jmod.nn.modules.loss import GaussianNLLLoss as GaussianNLLLoss
+from jmod.nn.modules.loss import HingeEmbeddingLoss as HingeEmbeddingLoss
+from jmod.nn.modules.loss import HuberLoss as HuberLoss
+from jmod.nn.modules.loss import KLDivLoss as KLDivLoss
+from jmod.nn.modules.loss import L1Loss as L1Loss
+from jmod.nn.modules.loss import MSELoss as MSELoss
+from jmod.nn.modules.loss import MarginRankingLoss as MarginRankingLoss
+from jmod.nn.modules.loss import MultiLabelMarginLoss as MultiLabelMarginLoss
+from jmod.nn.modules.loss import MultiLabelSoftMarginLoss as MultiLabelSoftMarginLoss
+from jmod.nn.modules.loss import MultiMarginLoss as MultiMarginLoss
+from jmod.nn.modules.loss import NLLLoss as NLLLoss
+from jmod.nn.modules.loss import NLLLoss2d as NLLLoss2d
+from jmod.nn.modules.loss import PoissonNLLLoss as PoissonNLLLoss
+from jmod.nn.modules.loss import SmoothL1Loss as SmoothL1Loss
+from jmod.nn.modules.loss import SoftMarginLoss as SoftMarginLoss
+from jmod.nn.modules.loss import TripletMarginLoss as TripletMarginLoss
 # --- end layers-a ---
 
 __all__ = [name for name in dir() if not name.startswith("_") and name[0].isupper()]

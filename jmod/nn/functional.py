@@ -36,6 +36,12 @@ from jmod._src.functional.activation import softsign as softsign
 from jmod._src.functional.activation import tanh as tanh
 from jmod._src.functional.activation import tanhshrink as tanhshrink
 from jmod._src.functional.activation import threshold as threshold
+from jmod._src.functional.dropout import alpha_dropout as alpha_dropout
+from jmod._src.functional.dropout import dropout as dropout
+from jmod._src.functional.dropout import dropout1d as dropout1d
+from jmod._src.functional.dropout import dropout2d as dropout2d
+from jmod._src.functional.dropout import dropout3d as dropout3d
+from jmod._src.functional.dropout import feature_alpha_dropout as feature_alpha_dropout
 from jmod._src.functional.loss import binary_cross_entropy as binary_cross_entropy
 from jmod._src.functional.loss import binary_cross_entropy_with_logits as binary_cross_entropy_with_logits
 from jmod._src.functional.loss import cosine_embedding_loss as cosine_embedding_loss
@@ -55,4 +61,10 @@ from jmod._src.functional.loss import poisson_nll_loss as poisson_nll_loss
 from jmod._src.functional.loss import smooth_l1_loss as smooth_l1_loss
 from jmod._src.functional.loss import soft_margin_loss as soft_margin_loss
 from jmod._src.functional.loss import triplet_margin_loss as triplet_margin_loss
+from jmod._src.functional.pixelshuffle import pixel_shuffle as pixel_shuffle
+from jmod._src.functional.pixelshuffle import pixel_unshuffle as pixel_unshuffle
+from jmod._src.functional.sparse import embedding as embedding
+from jmod._src.functional.sparse import embedding_bag as embedding_bag
+from jmod._src.functional.sparse import embedding_renorm as embedding_renorm
+from jmod._src.functional.sparse import one_hot as one_hot
 # --- end layers-a ---

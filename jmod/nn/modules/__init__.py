@@ -39,6 +39,14 @@ from jmod.nn.modules.activation import Softsign as Softsign
 from jmod.nn.modules.activation import Tanh as Tanh
 from jmod.nn.modules.activation import Tanhshrink as Tanhshrink
 from jmod.nn.modules.activation import Threshold as Threshold
+from jmod.nn.modules.dropout import AlphaDropout as AlphaDropout
+from jmod.nn.modules.dropout import Dropout as Dropout
+from jmod.nn.modules.dropout import Dropout1d as Dropout1d
+from jmod.nn.modules.dropout import Dropout2d as Dropout2d
+from jmod.nn.modules.dropout import Dropout3d as Dropout3d
+from jmod.nn.modules.dropout import FeatureAlphaDropout as FeatureAlphaDropout
+from jmod.nn.modules.flatten import Flatten as Flatten
+from jmod.nn.modules.flatten import Unflatten as Unflatten
 from jmod.nn.modules.loss import BCELoss as BCELoss
 from jmod.nn.modules.loss import BCEWithLogitsLoss as BCEWithLogitsLoss
 from jmod.nn.modules.loss import CosineEmbeddingLoss as CosineEmbeddingLoss
@@ -59,6 +67,10 @@ from jmod.nn.modules.loss import PoissonNLLLoss as PoissonNLLLoss
 from jmod.nn.modules.loss import SmoothL1Loss as SmoothL1Loss
 from jmod.nn.modules.loss import SoftMarginLoss as SoftMarginLoss
 from jmod.nn.modules.loss import TripletMarginLoss as TripletMarginLoss
+from jmod.nn.modules.pixelshuffle import PixelShuffle as PixelShuffle
+from jmod.nn.modules.pixelshuffle import PixelUnshuffle as PixelUnshuffle
+from jmod.nn.modules.sparse import Embedding as Embedding
+from jmod.nn.modules.sparse import EmbeddingBag as EmbeddingBag
 # --- end layers-a ---
 
 __all__ = [name for name in dir() if not name.startswith("_") and name[0].isupper()]

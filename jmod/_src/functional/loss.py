@@ -250,8 +250,8 @@ def nll_loss(
         >>> import jax.numpy as jnp
         >>> import jmod.nn.functional as F
         >>> logp = jnp.log(jnp.array([[0.5, 0.5], [0.25, 0.75]]))
-        >>> F.nll_loss(logp, jnp.array([0, 1]), reduction="none").round(4)
-        Array([0.6931, 0.2877], dtype=float32)
+        >>> [round(v, 4) for v in F.nll_loss(logp, jnp.array([0, 1]), reduction="none").tolist()]
+        [0.6931, 0.2877]
     """
     red = _reduction_enum(size_average, reduce, reduction)
     w = None if weight is None else _arr(weight)

@@ -81,9 +81,9 @@ def embedding_renorm(weight: Any, input: Any, max_norm: float, norm_type: float 
     Examples:
         >>> import jax.numpy as jnp
         >>> import jmod.nn.functional as F
-        >>> F.embedding_renorm(jnp.array([[3.0, 4.0], [0.3, 0.4]]), jnp.array([0, 1]), 1.0).round(4)
-        Array([[0.6, 0.8],
-               [0.3, 0.4]], dtype=float32)
+        >>> w = F.embedding_renorm(jnp.array([[3.0, 4.0], [0.3, 0.4]]), jnp.array([0, 1]), 1.0)
+        >>> [[round(v, 4) for v in row] for row in w.tolist()]
+        [[0.6, 0.8], [0.3, 0.4]]
     """
     w = jnp.asarray(weight)
     idx = jnp.asarray(input)

@@ -14,13 +14,13 @@ import torch
 from jmod import nn
 
 
-def jmod_fn(fn: Callable, **kw: Any) -> nn.Module:
-    cls = type(f"F.{fn.__name__}", (nn.Module,), {"forward": lambda self, *xs: fn(*xs, **kw)})
+def jmod_fn(fn: Callable, name: str | None = None, **kw: Any) -> nn.Module:
+    cls = type(f"F.{name or fn.__name__}", (nn.Module,), {"forward": lambda self, *xs: fn(*xs, **kw)})
     return cls()
 
 
-def torch_fn(fn: Callable, **kw: Any) -> torch.nn.Module:
-    cls = type(f"F.{fn.__name__}", (torch.nn.Module,), {"forward": lambda self, *xs: fn(*xs, **kw)})
+def torch_fn(fn: Callable, name: str | None = None, **kw: Any) -> torch.nn.Module:
+    cls = type(f"F.{name or fn.__name__}", (torch.nn.Module,), {"forward": lambda self, *xs: fn(*xs, **kw)})
     return cls()
 
 

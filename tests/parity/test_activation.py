@@ -68,7 +68,22 @@ def test_elementwise_matches_torch(name, kwargs):
     # torch's in-place ops refuse a leaf that requires grad; jmod's inplace=True is
     # the out-of-place op, so compare it with torch's out-of-place layer.
     t = getattr(torch.nn, name)(**{k: v for k, v in kwargs.items() if k != "inplace"})
-    assert_matches_torch(j, t, X)
+    assert_matches_torch(j, t, X, check_jit=(name, kwargs) in _JIT_CHECKED)
+
+
+# Compiled checks for the layers whose code has tracing-relevant structure (masked
+# branches, custom derivatives, parameters); the rest are plain jnp expressions.
+_JIT_CHECKED = [
+    ("ReLU", {}),
+    ("ELU", {}),
+    ("GELU", {}),
+    ("Hardtanh", {"min_val": -3.0, "max_val": 0.5}),
+    ("Hardswish", {}),
+    ("Softplus", {"beta": 2.0, "threshold": 5.0}),
+    ("Softsign", {}),
+    ("Threshold", {"threshold": 0.5, "value": -2.0}),
+    ("PReLU", {}),
+]
 
 
 @pytest.mark.parametrize(
@@ -202,7 +217,7 @@ def test_softmax_dtype_and_zero_dim():
 
 
 @pytest.mark.parametrize("p", [2.0, 1.0, 3.0, 0.5, math.inf, -math.inf, 0.0])
-@pytest.mark.parametrize("dim", [1, -1, 0])
+@pytest.mark.parametrize("dim", [1, 0])
 def test_normalize_matches_torch(p, dim):
     # One compiled check per p; the dims only change a static axis.
     rng = np.random.default_rng(7)
@@ -213,7 +228,10 @@ def test_normalize_matches_torch(p, dim):
     x[2, 2:] = 1.0
     x[:, 4] = 0.0  # a zero column for dim=0
     assert_matches_torch(
-        jmod_fn(F.normalize, p=p, dim=dim), torch_fn(TF.normalize, p=p, dim=dim), x, check_jit=dim == 1
+        jmod_fn(F.normalize, p=p, dim=dim),
+        torch_fn(TF.normalize, p=p, dim=dim),
+        x,
+        check_jit=dim == 1 and p in (2.0, math.inf, 0.5),
     )
 
 

@@ -65,8 +65,13 @@ def _class_target(shape, seed, ignore_index=None):
     return t
 
 
-@pytest.mark.parametrize("config", list(CE_CONFIGS))
-@pytest.mark.parametrize("shape", CLASS_SHAPES, ids=lambda s: "x".join(map(str, s)))
+# Every config on unbatched, 2-d and 4-d inputs; the most general config also on the
+# 3-d and 5-d (flattened K-dim) paths.
+CE_CASES = [(shape, config) for shape in (CLASS_SHAPES[0], CLASS_SHAPES[1], CLASS_SHAPES[3]) for config in CE_CONFIGS]
+CE_CASES += [(CLASS_SHAPES[2], "smoothing+weight+ignore"), (CLASS_SHAPES[4], "smoothing+weight+ignore")]
+
+
+@pytest.mark.parametrize("shape,config", CE_CASES, ids=[f"{'x'.join(map(str, s))}-{c}" for s, c in CE_CASES])
 def test_cross_entropy_class_indices(shape, config):
     cfg = dict(CE_CONFIGS[config])
     if cfg.pop("weight", False):
@@ -74,12 +79,14 @@ def test_cross_entropy_class_indices(shape, config):
     x = _rng(1).standard_normal(shape).astype(np.float32) * 2
     t = _class_target(shape, 2, cfg.get("ignore_index"))
     j, tm = all_reductions("CrossEntropyLoss", **cfg)
-    jit = len(shape) == 2 or (len(shape) == 4 and config == "plain")
+    jit = (len(shape) in (2, 5) and config == "smoothing+weight+ignore") or (
+        len(shape) == 4 and config == "ignore+weight"
+    )
     assert_matches_torch(j, tm, x, t, check_jit=jit)
 
 
 @pytest.mark.parametrize("config", ["plain", "weight", "ignore+weight"])
-@pytest.mark.parametrize("shape", CLASS_SHAPES[:4], ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("shape", [CLASS_SHAPES[1], CLASS_SHAPES[2]], ids=lambda s: "x".join(map(str, s)))
 def test_nll_loss(shape, config):
     cfg = dict(CE_CONFIGS[config])
     if cfg.pop("weight", False):
@@ -92,8 +99,10 @@ def test_nll_loss(shape, config):
     assert_matches_torch(j, tm, np.ascontiguousarray(x), t, check_jit=jit)
 
 
-@pytest.mark.parametrize("config", ["plain", "weight", "smoothing", "smoothing+weight"])
-@pytest.mark.parametrize("shape", CLASS_SHAPES[:4], ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("config", ["plain", "smoothing+weight"])
+@pytest.mark.parametrize(
+    "shape", [CLASS_SHAPES[0], CLASS_SHAPES[1], CLASS_SHAPES[3]], ids=lambda s: "x".join(map(str, s))
+)
 def test_cross_entropy_probability_targets(shape, config):
     kw = {}
     if "weight" in config:
@@ -296,8 +305,8 @@ def test_soft_margin_loss():
 def test_functional_weighted_regression(fn):
     w = _rng(12).uniform(0.1, 2, REG_X.shape).astype(np.float32)
     jw, tw = jnp.asarray(w), torch.tensor(w)
-    jf = jmod_fn(lambda x, y: tuple(getattr(F, fn)(x, y, reduction=r, weight=jw) for r in REDUCTIONS))
-    tf = torch_fn(lambda x, y: tuple(getattr(TF, fn)(x, y, reduction=r, weight=tw) for r in REDUCTIONS))
+    jf = jmod_fn(lambda x, y: tuple(getattr(F, fn)(x, y, reduction=r, weight=jw) for r in REDUCTIONS), name=fn)
+    tf = torch_fn(lambda x, y: tuple(getattr(TF, fn)(x, y, reduction=r, weight=tw) for r in REDUCTIONS), name=fn)
     assert_matches_torch(jf, tf, REG_X, REG_T, check_jit=False)
 
 
@@ -436,7 +445,8 @@ def test_multi_margin_loss(p, margin, weight):
     kw = {"weight": np.array([1.0, 2.0, 0.5, 1.5], np.float32)} if weight else {}
     j, t = all_reductions("MultiMarginLoss", p=p, margin=margin, **kw)
     assert_matches_torch(j, t, x, y, check_jit=p == 1 and not weight)
-    assert_matches_torch(j, t, x[0], y[:1], check_jit=False)  # unbatched
+    if p == 2:
+        assert_matches_torch(j, t, x[0], y[:1], check_jit=False)  # unbatched
 
 
 def test_multi_margin_and_multilabel_margin_errors():
@@ -470,7 +480,7 @@ def test_multilabel_margin_loss():
     y = np.array([[3, 0, -1, 1], [1, 2, 3, 0], [-1, 0, 0, 0]], np.int64)
     j, t = all_reductions("MultiLabelMarginLoss")
     assert_matches_torch(j, t, x, y)
-    assert_matches_torch(j, t, x[0], y[0], check_jit=False)  # unbatched
+    assert_matches_torch(j, t, x[0], y[0], check_jit=False, check_grad=False)  # unbatched
 
 
 @pytest.mark.parametrize("p,swap,margin", [(2.0, False, 1.0), (1.0, True, 0.5), (3.0, False, 2.0), (2.0, True, 1.0)])
@@ -480,7 +490,8 @@ def test_triplet_margin_loss(p, swap, margin):
     pos[0] = a[0]  # d(a, p) = ||eps||
     j, t = all_reductions("TripletMarginLoss", p=p, swap=swap, margin=margin)
     assert_matches_torch(j, t, a, pos, neg, check_jit=p == 2 and not swap)
-    assert_matches_torch(j, t, a[1], pos[1], neg[1], check_jit=False)  # unbatched
+    if p == 1.0:
+        assert_matches_torch(j, t, a[1], pos[1], neg[1], check_jit=False)  # unbatched
 
 
 def test_triplet_margin_loss_errors():

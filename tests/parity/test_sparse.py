@@ -90,6 +90,12 @@ def test_functional_embedding_max_norm_writes_back_only_to_parameters():
     np.testing.assert_array_equal(np.asarray(plain), [[3.0, 4.0]] * 5)  # arrays are immutable
     renormed = F.embedding_renorm(plain, jnp.array([1]), 1.0)
     np.testing.assert_allclose(np.asarray(renormed)[1], [0.6, 0.8], rtol=1e-6)
+    # A concrete parameter closed over by a plain jax.jit is not overwritten with a tracer.
+    emb2 = nn.Embedding(5, 2, _weight=jnp.array([[3.0, 4.0]] * 5))
+    out = jax.jit(lambda i: F.embedding(i, emb2.weight, max_norm=1.0))(jnp.array([3]))
+    np.testing.assert_allclose(np.asarray(out), [[0.6, 0.8]], rtol=1e-6)
+    assert not jmod._src.arrays.is_tracer(emb2._parameters["weight"].data)
+    np.testing.assert_array_equal(np.asarray(emb2.weight), [[3.0, 4.0]] * 5)
 
 
 def test_embedding_from_pretrained_and_init():

@@ -63,11 +63,16 @@ def _normalize_padding_idx(padding_idx: int | None, num_embeddings: int) -> int 
 
 
 def _write_back(weight: Any, new: jax.Array) -> None:
-    """Emulate torch's in-place renorm on the parameter ``weight`` was read from (if any)."""
+    """Emulate torch's in-place renorm on the parameter ``weight`` was read from (if any).
+
+    Skipped when ``new`` is traced but ``weight`` is not (a concrete parameter closed over
+    by a plain ``jax.jit``): the traced value could not leave the trace. Inside
+    ``functional_call``/``jmod.jit`` the parameter itself is traced and is written.
+    """
     from jmod.nn.parameter import owner_of
 
     slot = owner_of(weight)
-    if slot is not None:
+    if slot is not None and (is_tracer(weight) or not is_tracer(new)):
         slot.data = new
         slot._note_read()
 

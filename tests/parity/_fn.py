@@ -80,3 +80,19 @@ def all_reductions(name: str, reductions: tuple = ("none", "mean", "sum"), **kwa
         assert repr(getattr(j, r)) == repr(getattr(t, r))
     assert sorted(j.state_dict()) == sorted(t.state_dict())
     return j, t
+
+
+def assert_same_signature(jmod_obj: Callable, torch_obj: Callable) -> None:
+    """Same parameter names, kinds and defaults as torch (classes: ``__init__`` and
+    ``forward``; functions: the function itself)."""
+    import inspect
+
+    def params(f: Callable) -> list:
+        return [(p.name, p.kind, p.default) for p in inspect.signature(f).parameters.values()]
+
+    if isinstance(jmod_obj, type):
+        assert params(jmod_obj.__init__) == params(torch_obj.__init__), jmod_obj.__name__
+        jf = [p[0] for p in params(jmod_obj.forward)]
+        assert jf == [p[0] for p in params(torch_obj.forward)], jmod_obj.__name__
+    else:
+        assert params(jmod_obj) == params(torch_obj), jmod_obj.__name__

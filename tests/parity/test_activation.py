@@ -16,7 +16,7 @@ import jmod
 import jmod.nn.functional as F
 from jmod import nn
 from tests.helpers import assert_matches_torch
-from tests.parity._fn import jmod_fn, same_error, torch_fn
+from tests.parity._fn import assert_same_signature, jmod_fn, same_error, torch_fn
 
 pytestmark = pytest.mark.torch
 
@@ -308,3 +308,70 @@ def test_gumbel_softmax():
     np.testing.assert_allclose(freq, [0.1, 0.2, 0.7], atol=0.03)
     with pytest.warns(UserWarning, match="`eps` parameter is deprecated"):
         F.gumbel_softmax(logits[:2], eps=1e-5)
+
+
+ACT_CLASSES = [
+    "Threshold",
+    "ReLU",
+    "RReLU",
+    "Hardtanh",
+    "ReLU6",
+    "Sigmoid",
+    "Hardsigmoid",
+    "Tanh",
+    "SiLU",
+    "Mish",
+    "Hardswish",
+    "ELU",
+    "CELU",
+    "SELU",
+    "GLU",
+    "GELU",
+    "Hardshrink",
+    "LeakyReLU",
+    "LogSigmoid",
+    "Softplus",
+    "Softshrink",
+    "PReLU",
+    "Softsign",
+    "Tanhshrink",
+    "Softmin",
+    "Softmax",
+    "Softmax2d",
+    "LogSoftmax",
+]
+ACT_FUNCTIONS = [
+    "threshold",
+    "relu",
+    "relu6",
+    "hardtanh",
+    "elu",
+    "selu",
+    "celu",
+    "leaky_relu",
+    "rrelu",
+    "glu",
+    "tanhshrink",
+    "softsign",
+    "softmin",
+    "softmax",
+    "gumbel_softmax",
+    "log_softmax",
+    "tanh",
+    "sigmoid",
+    "hardsigmoid",
+    "silu",
+    "mish",
+    "hardswish",
+    "normalize",
+]
+
+
+@pytest.mark.parametrize("name", ACT_CLASSES + ACT_FUNCTIONS)
+def test_signature_matches_torch(name):
+    # (gelu, logsigmoid, softplus, hardshrink, softshrink, prelu are C builtins in torch
+    # without an inspectable signature; their argument names are checked by the calls above.)
+    if name[0].isupper():
+        assert_same_signature(getattr(nn, name), getattr(torch.nn, name))
+    else:
+        assert_same_signature(getattr(F, name), getattr(TF, name))

@@ -19,7 +19,7 @@ import jmod.nn.functional as F
 from jmod import nn
 from jmod._src.errors import UnthreadedRandomStateError
 from jmod.func import functional_call
-from tests.parity._fn import same_error
+from tests.parity._fn import assert_same_signature, same_error
 
 pytestmark = pytest.mark.torch
 
@@ -199,3 +199,15 @@ def test_dropout_under_jit_needs_a_threaded_key():
     np.testing.assert_array_equal(np.asarray(f(x, jax.random.key(1))), np.asarray(y1))
     m.eval()  # no randomness in eval: a plain jax.jit is fine
     np.testing.assert_array_equal(np.asarray(jax.jit(lambda x: functional_call(m, {}, (x,)))(x)), np.asarray(x))
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout"]
+    + ["dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout"],
+)
+def test_signature_matches_torch(name):
+    if name[0].isupper():
+        assert_same_signature(getattr(nn, name), getattr(torch.nn, name))
+    else:
+        assert_same_signature(getattr(F, name), getattr(TF, name))

@@ -11,7 +11,7 @@ import torch.nn.functional as TF
 import jmod.nn.functional as F
 from jmod import nn
 from tests.helpers import assert_matches_torch
-from tests.parity._fn import same_error
+from tests.parity._fn import assert_same_signature, same_error
 
 pytestmark = pytest.mark.torch
 
@@ -88,3 +88,8 @@ def test_pixel_shuffle_errors_match_torch():
             same_error(lambda: jf(jnp.ones(shape), arg), lambda: tf(torch.ones(shape), arg))
         for bad in [0, -1, 2.0]:
             same_error(lambda: jf(jnp.ones((1, 4, 2, 2)), bad), lambda: tf(torch.ones(1, 4, 2, 2), bad))
+
+
+@pytest.mark.parametrize("name", ["Flatten", "Unflatten", "PixelShuffle", "PixelUnshuffle"])
+def test_signature_matches_torch(name):
+    assert_same_signature(getattr(nn, name), getattr(torch.nn, name))

@@ -22,7 +22,7 @@ import torch.nn.functional as TF
 import jmod.nn.functional as F
 from jmod import nn
 from tests.helpers import assert_matches_torch
-from tests.parity._fn import all_reductions, jmod_fn, same_error, torch_fn
+from tests.parity._fn import all_reductions, assert_same_signature, jmod_fn, same_error, torch_fn
 
 pytestmark = pytest.mark.torch
 
@@ -614,3 +614,56 @@ def test_loss_buffers_reprs_and_state_dict():
     m.load_state_dict({"weight": torch.ones(5)})
     np.testing.assert_array_equal(np.asarray(m.weight), np.ones(5))
     assert nn.CrossEntropyLoss().weight is None
+
+
+LOSS_CLASSES = [
+    "L1Loss",
+    "NLLLoss",
+    "NLLLoss2d",
+    "PoissonNLLLoss",
+    "GaussianNLLLoss",
+    "KLDivLoss",
+    "MSELoss",
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "HingeEmbeddingLoss",
+    "MultiLabelMarginLoss",
+    "SmoothL1Loss",
+    "HuberLoss",
+    "SoftMarginLoss",
+    "CrossEntropyLoss",
+    "MultiLabelSoftMarginLoss",
+    "CosineEmbeddingLoss",
+    "MarginRankingLoss",
+    "MultiMarginLoss",
+    "TripletMarginLoss",
+]
+LOSS_FUNCTIONS = [
+    "nll_loss",
+    "cross_entropy",
+    "poisson_nll_loss",
+    "gaussian_nll_loss",
+    "kl_div",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "smooth_l1_loss",
+    "huber_loss",
+    "l1_loss",
+    "mse_loss",
+    "margin_ranking_loss",
+    "hinge_embedding_loss",
+    "multilabel_margin_loss",
+    "soft_margin_loss",
+    "multilabel_soft_margin_loss",
+    "cosine_embedding_loss",
+    "multi_margin_loss",
+    "triplet_margin_loss",
+]
+
+
+@pytest.mark.parametrize("name", LOSS_CLASSES + LOSS_FUNCTIONS)
+def test_signature_matches_torch(name):
+    if name[0].isupper():
+        assert_same_signature(getattr(nn, name), getattr(torch.nn, name))
+    else:
+        assert_same_signature(getattr(F, name), getattr(TF, name))

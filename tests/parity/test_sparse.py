@@ -19,7 +19,7 @@ from jmod import nn
 from jmod.func import functional_call
 from jmod.nn.parameter import requires_grad
 from tests.helpers import assert_matches_torch
-from tests.parity._fn import same_error
+from tests.parity._fn import assert_same_signature, same_error
 
 pytestmark = pytest.mark.torch
 
@@ -284,3 +284,12 @@ def test_one_hot_matches_torch():
     np.testing.assert_array_equal(np.asarray(jax.jit(lambda x: F.one_hot(x, 3))(jnp.array([2]))), [[0, 0, 1]])
     with pytest.raises(RuntimeError, match="pass num_classes explicitly"):
         jax.jit(F.one_hot)(jnp.array([2]))
+
+
+@pytest.mark.parametrize("name", ["Embedding", "EmbeddingBag", "embedding", "embedding_bag"])
+def test_signature_matches_torch(name):
+    if name[0].isupper():
+        assert_same_signature(getattr(nn, name), getattr(torch.nn, name))
+        assert_same_signature(getattr(nn, name).from_pretrained, getattr(torch.nn, name).from_pretrained)
+    else:
+        assert_same_signature(getattr(F, name), getattr(TF, name))

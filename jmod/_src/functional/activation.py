@@ -94,6 +94,10 @@ def threshold(input: Any, threshold: float, value: float, inplace: bool = False)
 def relu(input: Any, inplace: bool = False) -> jax.Array:
     r"""Rectified linear unit :math:`\max(0, x)`; its derivative at 0 is 0 (as torch).
 
+    Args:
+        input: any shape; integer arrays keep their dtype.
+        inplace: accepted for torch compatibility (the result is a new array).
+
     Examples:
         >>> import jax.numpy as jnp
         >>> import jmod.nn.functional as F
@@ -106,6 +110,12 @@ def relu(input: Any, inplace: bool = False) -> jax.Array:
 
 def hardtanh(input: Any, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> jax.Array:
     r"""Clip to ``[min_val, max_val]``; the derivative is 0 at and beyond the clip points.
+
+    Args:
+        input: any shape; integer arrays keep their dtype.
+        min_val: lower end of the linear region. Default: -1.
+        max_val: upper end of the linear region. Default: 1.
+        inplace: accepted for torch compatibility (the result is a new array).
 
     Raises:
         ValueError: if ``min_val > max_val`` (torch's message).
@@ -127,6 +137,10 @@ def hardtanh(input: Any, min_val: float = -1.0, max_val: float = 1.0, inplace: b
 def relu6(input: Any, inplace: bool = False) -> jax.Array:
     r""":math:`\min(\max(0, x), 6)` (``hardtanh(x, 0, 6)``, with its gradient).
 
+    Args:
+        input: any shape; integer arrays keep their dtype.
+        inplace: accepted for torch compatibility (the result is a new array).
+
     Examples:
         >>> import jax.numpy as jnp
         >>> import jmod.nn.functional as F
@@ -146,6 +160,11 @@ def _elu(x: jax.Array, alpha: float, scale: float, input_scale: float) -> jax.Ar
 def elu(input: Any, alpha: float = 1.0, inplace: bool = False) -> jax.Array:
     r"""Exponential linear unit: :math:`x` if :math:`x > 0` else :math:`\alpha(e^x - 1)`.
 
+    Args:
+        input: any shape.
+        alpha: the :math:`\alpha` of the negative part. Default: 1.
+        inplace: accepted for torch compatibility (the result is a new array).
+
     Examples:
         >>> import jax.numpy as jnp
         >>> import jmod.nn.functional as F
@@ -159,6 +178,10 @@ def selu(input: Any, inplace: bool = False) -> jax.Array:
     r"""Scaled ELU: :math:`\text{scale} (\max(0,x) + \min(0, \alpha (e^x - 1)))` with torch's
     :math:`\alpha \approx 1.6733`, :math:`\text{scale} \approx 1.0507`.
 
+    Args:
+        input: any shape.
+        inplace: accepted for torch compatibility (the result is a new array).
+
     Examples:
         >>> import jax.numpy as jnp
         >>> import jmod.nn.functional as F
@@ -170,6 +193,11 @@ def selu(input: Any, inplace: bool = False) -> jax.Array:
 
 def celu(input: Any, alpha: float = 1.0, inplace: bool = False) -> jax.Array:
     r"""Continuously differentiable ELU: :math:`\max(0,x) + \min(0, \alpha (e^{x/\alpha} - 1))`.
+
+    Args:
+        input: any shape.
+        alpha: the :math:`\alpha` (non-zero). Default: 1.
+        inplace: accepted for torch compatibility (the result is a new array).
 
     Raises:
         RuntimeError: if ``alpha == 0`` (torch's message).
@@ -187,6 +215,11 @@ def celu(input: Any, alpha: float = 1.0, inplace: bool = False) -> jax.Array:
 
 def leaky_relu(input: Any, negative_slope: float = 0.01, inplace: bool = False) -> jax.Array:
     r""":math:`x` if :math:`x > 0` else ``negative_slope`` :math:`\cdot x` (slope used at 0).
+
+    Args:
+        input: any shape.
+        negative_slope: slope for :math:`x \le 0`. Default: 0.01.
+        inplace: accepted for torch compatibility (the result is a new array).
 
     Examples:
         >>> import jax.numpy as jnp
@@ -246,6 +279,13 @@ def rrelu(
     :math:`\mathcal{U}(\text{lower}, \text{upper})` (jmod's generator); in evaluation it is
     :math:`(\text{lower} + \text{upper}) / 2`.
 
+    Args:
+        input: any shape.
+        lower: lower bound of the random slope. Default: 1/8.
+        upper: upper bound of the random slope. Default: 1/3.
+        training: draw random slopes (else use their mean). Default: ``False``.
+        inplace: accepted for torch compatibility (the result is a new array).
+
     Examples:
         >>> import jax.numpy as jnp
         >>> import jmod.nn.functional as F
@@ -265,6 +305,10 @@ def rrelu(
 def glu(input: Any, dim: int = -1) -> jax.Array:
     r"""Gated linear unit: split ``input`` in halves :math:`a, b` along ``dim``; return
     :math:`a \otimes \sigma(b)`.
+
+    Args:
+        input: any shape with an even size along ``dim``.
+        dim: the dimension to split. Default: -1.
 
     Raises:
         RuntimeError: for a 0-d input or an odd size along ``dim`` (torch's messages).
@@ -290,6 +334,10 @@ def gelu(input: Any, approximate: str = "none") -> jax.Array:
     r"""Gaussian error linear unit :math:`x \Phi(x)`; ``approximate='tanh'`` uses
     :math:`0.5 x (1 + \tanh(\sqrt{2/\pi}(x + 0.044715 x^3)))`.
 
+    Args:
+        input: any shape.
+        approximate: ``'none'`` (exact, with erf) or ``'tanh'``.
+
     Raises:
         RuntimeError: if ``approximate`` is not ``'none'`` or ``'tanh'``.
 
@@ -312,6 +360,9 @@ def gelu(input: Any, approximate: str = "none") -> jax.Array:
 def logsigmoid(input: Any) -> jax.Array:
     r""":math:`\log(1 / (1 + e^{-x}))`, computed stably for large :math:`|x|`.
 
+    Args:
+        input: any shape.
+
     Examples:
         >>> import jax.numpy as jnp
         >>> import jmod.nn.functional as F
@@ -323,6 +374,10 @@ def logsigmoid(input: Any) -> jax.Array:
 
 def hardshrink(input: Any, lambd: float = 0.5) -> jax.Array:
     r""":math:`x` if :math:`|x| > \lambda` else 0.
+
+    Args:
+        input: any shape.
+        lambd: the :math:`\lambda` threshold. Default: 0.5.
 
     Examples:
         >>> import jax.numpy as jnp
@@ -337,6 +392,9 @@ def hardshrink(input: Any, lambd: float = 0.5) -> jax.Array:
 def tanhshrink(input: Any) -> jax.Array:
     r""":math:`x - \tanh(x)`.
 
+    Args:
+        input: any shape.
+
     Examples:
         >>> import jax.numpy as jnp
         >>> import jmod.nn.functional as F
@@ -349,6 +407,9 @@ def tanhshrink(input: Any) -> jax.Array:
 
 def softsign(input: Any) -> jax.Array:
     r""":math:`x / (1 + |x|)`.
+
+    Args:
+        input: any shape.
 
     Examples:
         >>> import jax.numpy as jnp
@@ -363,6 +424,11 @@ def softsign(input: Any) -> jax.Array:
 def softplus(input: Any, beta: float = 1.0, threshold: float = 20.0) -> jax.Array:
     r""":math:`\frac{1}{\beta}\log(1 + e^{\beta x})`, reverting to :math:`x` when
     :math:`\beta x > \text{threshold}` (torch's rule, gradient included).
+
+    Args:
+        input: any shape.
+        beta: the :math:`\beta`. Default: 1.
+        threshold: above :math:`\beta x >` threshold the result is :math:`x`. Default: 20.
 
     Examples:
         >>> import jax.numpy as jnp
@@ -422,6 +488,12 @@ def softmax(input: Any, dim: int | None = None, _stacklevel: int = 3, dtype: Any
 def softmin(input: Any, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> jax.Array:
     r"""``softmax(-input)`` along ``dim`` (same ``dim=None`` rule and warning as :func:`softmax`).
 
+    Args:
+        input: any shape.
+        dim: the dimension to normalise over (``None``: torch's implicit choice, with a warning).
+        _stacklevel: warning stack level (torch's argument).
+        dtype: cast the input to this dtype first.
+
     Examples:
         >>> import jax.numpy as jnp
         >>> import jmod.nn.functional as F
@@ -441,6 +513,12 @@ def softmin(input: Any, dim: int | None = None, _stacklevel: int = 3, dtype: Any
 def log_softmax(input: Any, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> jax.Array:
     r""":math:`\log(\text{softmax}(x))` along ``dim``, computed stably.
 
+    Args:
+        input: any shape.
+        dim: the dimension to normalise over (``None``: torch's implicit choice, with a warning).
+        _stacklevel: warning stack level (torch's argument).
+        dtype: cast the input to this dtype first.
+
     Examples:
         >>> import jax.numpy as jnp
         >>> import jmod.nn.functional as F
@@ -458,6 +536,13 @@ def gumbel_softmax(logits: Any, tau: float = 1, hard: bool = False, eps: float =
 
     With ``hard=True`` the result is one-hot but differentiated as the soft sample
     (``y_hard - stop_gradient(y_soft) + y_soft``), as torch's straight-through trick.
+
+    Args:
+        logits: ``[..., num_features]`` unnormalised log-probabilities.
+        tau: non-negative temperature. Default: 1.
+        hard: return one-hot samples with the soft sample's gradient. Default: ``False``.
+        eps: deprecated, no effect (warns when changed).
+        dim: the dimension of the softmax. Default: -1.
 
     Examples:
         >>> import jax.numpy as jnp
@@ -483,6 +568,10 @@ def gumbel_softmax(logits: Any, tau: float = 1, hard: bool = False, eps: float =
 def softshrink(input: Any, lambd: float = 0.5) -> jax.Array:
     r""":math:`x - \lambda` if :math:`x > \lambda`, :math:`x + \lambda` if :math:`x < -\lambda`, else 0.
 
+    Args:
+        input: any shape.
+        lambd: the :math:`\lambda` (non-negative). Default: 0.5.
+
     Raises:
         RuntimeError: if ``lambd < 0`` (torch's message).
 
@@ -505,6 +594,9 @@ def softshrink(input: Any, lambd: float = 0.5) -> jax.Array:
 def tanh(input: Any) -> jax.Array:
     r""":math:`\tanh(x)`.
 
+    Args:
+        input: any shape.
+
     Examples:
         >>> import jax.numpy as jnp
         >>> import jmod.nn.functional as F
@@ -517,6 +609,9 @@ def tanh(input: Any) -> jax.Array:
 def sigmoid(input: Any) -> jax.Array:
     r""":math:`1 / (1 + e^{-x})`.
 
+    Args:
+        input: any shape.
+
     Examples:
         >>> import jax.numpy as jnp
         >>> import jmod.nn.functional as F
@@ -528,6 +623,10 @@ def sigmoid(input: Any) -> jax.Array:
 
 def hardsigmoid(input: Any, inplace: bool = False) -> jax.Array:
     r"""0 for :math:`x \le -3`, 1 for :math:`x \ge 3`, else :math:`x/6 + 1/2` (derivative 0 at ±3).
+
+    Args:
+        input: any shape.
+        inplace: accepted for torch compatibility (the result is a new array).
 
     Examples:
         >>> import jax.numpy as jnp
@@ -542,6 +641,10 @@ def hardsigmoid(input: Any, inplace: bool = False) -> jax.Array:
 def silu(input: Any, inplace: bool = False) -> jax.Array:
     r""":math:`x \sigma(x)` (a.k.a. swish).
 
+    Args:
+        input: any shape.
+        inplace: accepted for torch compatibility (the result is a new array).
+
     Examples:
         >>> import jax.numpy as jnp
         >>> import jmod.nn.functional as F
@@ -554,6 +657,10 @@ def silu(input: Any, inplace: bool = False) -> jax.Array:
 
 def mish(input: Any, inplace: bool = False) -> jax.Array:
     r""":math:`x \tanh(\text{softplus}(x))`.
+
+    Args:
+        input: any shape.
+        inplace: accepted for torch compatibility (the result is a new array).
 
     Examples:
         >>> import jax.numpy as jnp
@@ -570,6 +677,10 @@ def hardswish(input: Any, inplace: bool = False) -> jax.Array:
 
     torch's backward: 0 for :math:`x \le -3`, :math:`x/3 + 1/2` on :math:`(-3, 3)`, 1 for
     :math:`x \ge 3`; reproduced here.
+
+    Args:
+        input: any shape.
+        inplace: accepted for torch compatibility (the result is a new array).
 
     Examples:
         >>> import jax.numpy as jnp

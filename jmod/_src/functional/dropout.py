@@ -92,6 +92,12 @@ def alpha_dropout(input: Any, p: float = 0.5, training: bool = False, inplace: b
 
     Note torch's default ``training=False`` for this function.
 
+    Args:
+        input: any shape.
+        p: probability of an element to be dropped. Default: 0.5.
+        training: apply dropout if ``True``. Default: ``False``.
+        inplace: accepted for torch compatibility (the result is a new array).
+
     Examples:
         >>> import jax.numpy as jnp
         >>> import jmod.nn.functional as F
@@ -106,6 +112,12 @@ def feature_alpha_dropout(input: Any, p: float = 0.5, training: bool = False, in
     r"""Alpha dropout of whole channels (dim 1) of an ``(N, C, *)`` input.
 
     Note torch's default ``training=False`` for this function.
+
+    Args:
+        input: ``(N, C, *)``.
+        p: probability of a channel to be dropped. Default: 0.5.
+        training: apply dropout if ``True``. Default: ``False``.
+        inplace: accepted for torch compatibility (the result is a new array).
 
     Raises:
         RuntimeError: in training for inputs with fewer than 2 dimensions.
@@ -122,6 +134,12 @@ def feature_alpha_dropout(input: Any, p: float = 0.5, training: bool = False, in
 
 def dropout1d(input: Any, p: float = 0.5, training: bool = True, inplace: bool = False) -> jax.Array:
     r"""Zero whole channels of an ``(N, C, L)`` or ``(C, L)`` input with probability ``p``.
+
+    Args:
+        input: ``(N, C, L)`` or ``(C, L)``.
+        p: probability of a channel to be zeroed. Default: 0.5.
+        training: apply dropout if ``True``. Default: ``True``.
+        inplace: accepted for torch compatibility (the result is a new array).
 
     Raises:
         RuntimeError: for inputs that are not 2-d or 3-d (torch's message).
@@ -152,6 +170,12 @@ def dropout2d(input: Any, p: float = 0.5, training: bool = True, inplace: bool =
 
     As in torch, a 3-d input is treated as ``(N, C, L)`` (1-d channel dropout) with a
     warning, and inputs that are not 3-d or 4-d warn that this is deprecated.
+
+    Args:
+        input: ``(N, C, H, W)`` (or ``(N, C, L)``, see above).
+        p: probability of a channel to be zeroed. Default: 0.5.
+        training: apply dropout if ``True``. Default: ``True``.
+        inplace: accepted for torch compatibility (the result is a new array).
 
     Examples:
         >>> import jax.numpy as jnp
@@ -186,6 +210,12 @@ def dropout3d(input: Any, p: float = 0.5, training: bool = True, inplace: bool =
     r"""Zero whole channels of an ``(N, C, D, H, W)`` or ``(C, D, H, W)`` input with probability ``p``.
 
     Inputs that are not 4-d or 5-d warn that this is deprecated (torch's behaviour).
+
+    Args:
+        input: ``(N, C, D, H, W)`` or ``(C, D, H, W)``.
+        p: probability of a channel to be zeroed. Default: 0.5.
+        training: apply dropout if ``True``. Default: ``True``.
+        inplace: accepted for torch compatibility (the result is a new array).
 
     Examples:
         >>> import jax.numpy as jnp

@@ -686,6 +686,12 @@ def smooth_l1_loss(
 
     ``beta=0`` is the L1 loss.
 
+    Args:
+        input, target: broadcastable arrays (a shape mismatch warns, as torch).
+        size_average, reduce: deprecated (see ``reduction``).
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+        beta: the threshold (non-negative). Default: 1.
+
     Raises:
         RuntimeError: if ``beta < 0`` (torch's message).
 
@@ -854,6 +860,13 @@ def margin_ranking_loss(
 ) -> jax.Array:
     r""":math:`\max(0, -y (x_1 - x_2) + \text{margin})` with :math:`y \in \{1, -1\}`.
 
+    Args:
+        input1, input2: ``(N)`` or ``()`` scores.
+        target: :math:`\pm 1`, same number of dimensions.
+        margin: Default: 0.
+        size_average, reduce: deprecated (see ``reduction``).
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+
     Raises:
         RuntimeError: if the three arrays have different numbers of dimensions.
 
@@ -887,6 +900,13 @@ def hinge_embedding_loss(
 ) -> jax.Array:
     r""":math:`x` where :math:`y = 1`, :math:`\max(0, \text{margin} - x)` where :math:`y = -1`.
 
+    Args:
+        input: any shape.
+        target: :math:`\pm 1`, same shape.
+        margin: Default: 1.
+        size_average, reduce: deprecated (see ``reduction``).
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+
     Examples:
         >>> import jax.numpy as jnp
         >>> import jmod.nn.functional as F
@@ -913,6 +933,12 @@ def soft_margin_loss(
 ) -> jax.Array:
     r"""Two-class logistic loss :math:`\log(1 + e^{-y x})`.
 
+    Args:
+        input: any shape.
+        target: :math:`\pm 1`, same shape.
+        size_average, reduce: deprecated (see ``reduction``).
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+
     Examples:
         >>> import jax.numpy as jnp
         >>> import jmod.nn.functional as F
@@ -938,6 +964,13 @@ def multilabel_soft_margin_loss(
     r"""Multi-label one-versus-all logistic loss, averaged over the classes (last dim).
 
     :math:`-\frac{1}{C}\sum_c w_c [y_c \log\sigma(x_c) + (1 - y_c)\log\sigma(-x_c)]`.
+
+    Args:
+        input: ``(N, C)`` logits.
+        target: ``(N, C)`` with values 0 or 1.
+        weight: optional ``(C,)`` class weights.
+        size_average, reduce: deprecated (see ``reduction``).
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Examples:
         >>> import jax.numpy as jnp
@@ -1116,6 +1149,12 @@ def multilabel_margin_loss(
 
     ``target`` holds class indices padded with -1: only the entries before the first
     -1 are targets.
+
+    Args:
+        input: ``(C)`` or ``(N, C)`` scores.
+        target: integer class indices of the input's shape, padded with -1.
+        size_average, reduce: deprecated (see ``reduction``).
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
 
     Examples:
         >>> import jax.numpy as jnp

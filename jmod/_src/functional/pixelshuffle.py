@@ -23,6 +23,10 @@ def _int_arg(value: Any, fn: str, name: str) -> int:
 def pixel_shuffle(input: Any, upscale_factor: int) -> jax.Array:
     r"""Rearrange ``(*, C r^2, H, W)`` into ``(*, C, H r, W r)``, :math:`r` = ``upscale_factor``.
 
+    Args:
+        input: ``(*, C r^2, H, W)``.
+        upscale_factor: the factor :math:`r` (a positive int).
+
     Raises:
         RuntimeError: for inputs with fewer than 3 dimensions, a non-positive factor or a
             channel count not divisible by :math:`r^2` (torch's messages).
@@ -57,6 +61,10 @@ def pixel_shuffle(input: Any, upscale_factor: int) -> jax.Array:
 
 def pixel_unshuffle(input: Any, downscale_factor: int) -> jax.Array:
     r"""Rearrange ``(*, C, H r, W r)`` into ``(*, C r^2, H, W)``, the inverse of :func:`pixel_shuffle`.
+
+    Args:
+        input: ``(*, C, H r, W r)``.
+        downscale_factor: the factor :math:`r` (a positive int).
 
     Raises:
         RuntimeError: for inputs with fewer than 3 dimensions, a non-positive factor or a

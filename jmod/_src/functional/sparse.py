@@ -83,6 +83,12 @@ def embedding_renorm(weight: Any, input: Any, max_norm: float, norm_type: float 
     ``max_norm / (norm + 1e-7)``. Not differentiated through (the result's gradient
     passes to ``weight`` unchanged), as torch runs it under ``no_grad``.
 
+    Args:
+        weight: ``(num_embeddings, embedding_dim)`` table.
+        input: integer indices of the rows to renormalise.
+        max_norm: the largest allowed norm.
+        norm_type: the p of the p-norm. Default: 2.
+
     Examples:
         >>> import jax.numpy as jnp
         >>> import jmod.nn.functional as F

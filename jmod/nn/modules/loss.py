@@ -131,6 +131,14 @@ class NLLLoss(_WeightedLoss):
 class NLLLoss2d(NLLLoss):
     r"""Deprecated alias of :class:`NLLLoss` kept by torch (constructing it warns).
 
+    Args:
+        weight, size_average, ignore_index, reduce, reduction: as :class:`NLLLoss`.
+
+    Shape:
+        - Input: :math:`(N, C, H, W)` (any shape :class:`NLLLoss` accepts).
+        - Target: :math:`(N, H, W)` class indices.
+        - Output: scalar, or the target's shape with ``reduction='none'``.
+
     Examples:
         >>> import warnings, jax.numpy as jnp
         >>> from jmod import nn

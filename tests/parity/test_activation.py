@@ -237,7 +237,9 @@ def test_normalize_matches_torch(p, dim):
 
 def test_normalize_eps_and_errors():
     x = np.array([[1e-8, 0.0], [3.0, 4.0]], np.float32)
-    assert_matches_torch(jmod_fn(F.normalize, eps=1e-3), torch_fn(TF.normalize, eps=1e-3), x, check_jit=False)
+    np.testing.assert_allclose(
+        np.asarray(F.normalize(jnp.asarray(x), eps=1e-3)), TF.normalize(torch.tensor(x), eps=1e-3).numpy(), rtol=1e-6
+    )
     same_error(lambda: F.normalize(jnp.ones(3)), lambda: TF.normalize(torch.ones(3)))
     np.testing.assert_allclose(np.asarray(F.normalize(jnp.array([3.0, 4.0]), dim=0)), [0.6, 0.8], rtol=1e-6)
     with pytest.raises(TypeError, match="out="):
@@ -298,14 +300,14 @@ def test_rrelu_training_draws_slopes_in_range():
 
 
 def test_gumbel_softmax():
-    logits = jnp.log(jnp.array([[0.1, 0.2, 0.7]] * 3000))
+    logits = jnp.log(jnp.array([[0.1, 0.2, 0.7]] * 2000))
     jmod.manual_seed(0)
     soft = F.gumbel_softmax(logits, tau=0.5)
     np.testing.assert_allclose(np.asarray(soft.sum(-1)), 1.0, rtol=1e-5)
     hard = F.gumbel_softmax(logits, hard=True)
     assert set(np.unique(np.asarray(hard)).tolist()) == {0.0, 1.0}
     freq = np.asarray(hard.mean(0))
-    np.testing.assert_allclose(freq, [0.1, 0.2, 0.7], atol=0.03)
+    np.testing.assert_allclose(freq, [0.1, 0.2, 0.7], atol=0.04)  # > 3.9 standard deviations
     with pytest.warns(UserWarning, match="`eps` parameter is deprecated"):
         F.gumbel_softmax(logits[:2], eps=1e-5)
 

@@ -58,7 +58,7 @@ def test_embedding_padding_row_gets_zero_gradient_with_jax_grad():
     assert not np.asarray(jax.jit(jax.grad(loss))(params)["weight"])[3].any()
 
 
-@pytest.mark.parametrize("norm_type", [2.0, 1.0, math.inf, 3.0])
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, math.inf])
 def test_embedding_max_norm_matches_torch_and_updates_weight(norm_type):
     torch.manual_seed(0)
     j, t = _embedding_pair(10, 4, max_norm=1.5, norm_type=norm_type)
@@ -208,13 +208,14 @@ def test_embedding_bag_max_norm_and_from_pretrained():
     out_j = j(jnp.asarray(FLAT), jnp.array([0, 4]))
     np.testing.assert_allclose(np.asarray(out_j), out_t.detach().numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(np.asarray(j.weight), t.weight.detach().numpy(), rtol=1e-5, atol=1e-6)
-    w = np.arange(6, dtype=np.float32).reshape(3, 2)
+    w = np.arange(30, dtype=np.float32).reshape(10, 3)
     for freeze in [True, False]:
         jb = nn.EmbeddingBag.from_pretrained(jnp.asarray(w), freeze=freeze, mode="max")
         tb = torch.nn.EmbeddingBag.from_pretrained(torch.tensor(w), freeze=freeze, mode="max")
         assert repr(jb) == repr(tb)
-        assert jb._parameters["weight"].requires_grad == (not freeze)
-        np.testing.assert_array_equal(np.asarray(jb(jnp.array([[0, 2]]))), tb(torch.tensor([[0, 2]])).detach().numpy())
+        assert jb._parameters["weight"].requires_grad == tb.weight.requires_grad == (not freeze)
+    out = jb(jnp.asarray(FLAT.reshape(2, 5)))
+    np.testing.assert_array_equal(np.asarray(out), tb(torch.tensor(FLAT.reshape(2, 5))).detach().numpy())
     jmod.manual_seed(0)
     assert not np.asarray(nn.EmbeddingBag(5, 2, padding_idx=-1).weight)[4].any()
 

@@ -16,7 +16,7 @@ import jmod
 import jmod.nn.functional as F
 from jmod import nn
 from tests.helpers import assert_matches_torch
-from tests.parity._fn import assert_same_signature, jmod_fn, same_error, torch_fn
+from tests.parity._helpers_layers_a import assert_same_signature, jmod_fn, same_error, torch_fn
 
 pytestmark = pytest.mark.torch
 

@@ -19,7 +19,7 @@ import jmod.nn.functional as F
 from jmod import nn
 from jmod._src.errors import UnthreadedRandomStateError
 from jmod.func import functional_call
-from tests.parity._fn import assert_same_signature, same_error
+from tests.parity._helpers_layers_a import assert_same_signature, same_error
 
 pytestmark = pytest.mark.torch
 

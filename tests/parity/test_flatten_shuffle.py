@@ -11,7 +11,7 @@ import torch.nn.functional as TF
 import jmod.nn.functional as F
 from jmod import nn
 from tests.helpers import assert_matches_torch
-from tests.parity._fn import assert_same_signature, same_error
+from tests.parity._helpers_layers_a import assert_same_signature, same_error
 
 pytestmark = pytest.mark.torch
 

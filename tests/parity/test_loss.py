@@ -22,7 +22,7 @@ import torch.nn.functional as TF
 import jmod.nn.functional as F
 from jmod import nn
 from tests.helpers import assert_matches_torch
-from tests.parity._fn import all_reductions, assert_same_signature, jmod_fn, same_error, torch_fn
+from tests.parity._helpers_layers_a import all_reductions, assert_same_signature, jmod_fn, same_error, torch_fn
 
 pytestmark = pytest.mark.torch
 

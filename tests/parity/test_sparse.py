@@ -19,7 +19,7 @@ from jmod import nn
 from jmod.func import functional_call
 from jmod.nn.parameter import requires_grad
 from tests.helpers import assert_matches_torch
-from tests.parity._fn import assert_same_signature, same_error
+from tests.parity._helpers_layers_a import assert_same_signature, same_error
 
 pytestmark = pytest.mark.torch
 

@@ -6,6 +6,8 @@ Pure functions (no state); the layers in ``jmod.nn`` call them. Random ones
 """
 
 from jmod._src.functional.linear import bilinear as bilinear, linear as linear
+
+# isort: split
 # --- layers-a: activations, losses, dropout, embeddings (sparse), pixel shuffle ---
 from jmod._src.functional.activation import celu as celu
 from jmod._src.functional.activation import elu as elu
@@ -67,4 +69,5 @@ from jmod._src.functional.sparse import embedding as embedding
 from jmod._src.functional.sparse import embedding_bag as embedding_bag
 from jmod._src.functional.sparse import embedding_renorm as embedding_renorm
 from jmod._src.functional.sparse import one_hot as one_hot
+
 # --- end layers-a ---

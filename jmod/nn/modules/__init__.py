@@ -10,11 +10,14 @@ from jmod.nn.modules.container import (
 )
 from jmod.nn.modules.linear import Bilinear as Bilinear, Identity as Identity, Linear as Linear
 from jmod.nn.modules.module import Module as Module
+
+# isort: split
 # --- layers-a: activations, losses, dropout, flatten, embeddings (sparse), pixel shuffle ---
 from jmod.nn.modules.activation import CELU as CELU
 from jmod.nn.modules.activation import ELU as ELU
 from jmod.nn.modules.activation import GELU as GELU
 from jmod.nn.modules.activation import GLU as GLU
+from jmod.nn.modules.activation import SELU as SELU
 from jmod.nn.modules.activation import Hardshrink as Hardshrink
 from jmod.nn.modules.activation import Hardsigmoid as Hardsigmoid
 from jmod.nn.modules.activation import Hardswish as Hardswish
@@ -24,12 +27,11 @@ from jmod.nn.modules.activation import LogSigmoid as LogSigmoid
 from jmod.nn.modules.activation import LogSoftmax as LogSoftmax
 from jmod.nn.modules.activation import Mish as Mish
 from jmod.nn.modules.activation import PReLU as PReLU
-from jmod.nn.modules.activation import RReLU as RReLU
 from jmod.nn.modules.activation import ReLU as ReLU
 from jmod.nn.modules.activation import ReLU6 as ReLU6
-from jmod.nn.modules.activation import SELU as SELU
-from jmod.nn.modules.activation import SiLU as SiLU
+from jmod.nn.modules.activation import RReLU as RReLU
 from jmod.nn.modules.activation import Sigmoid as Sigmoid
+from jmod.nn.modules.activation import SiLU as SiLU
 from jmod.nn.modules.activation import Softmax as Softmax
 from jmod.nn.modules.activation import Softmax2d as Softmax2d
 from jmod.nn.modules.activation import Softmin as Softmin
@@ -56,8 +58,8 @@ from jmod.nn.modules.loss import HingeEmbeddingLoss as HingeEmbeddingLoss
 from jmod.nn.modules.loss import HuberLoss as HuberLoss
 from jmod.nn.modules.loss import KLDivLoss as KLDivLoss
 from jmod.nn.modules.loss import L1Loss as L1Loss
-from jmod.nn.modules.loss import MSELoss as MSELoss
 from jmod.nn.modules.loss import MarginRankingLoss as MarginRankingLoss
+from jmod.nn.modules.loss import MSELoss as MSELoss
 from jmod.nn.modules.loss import MultiLabelMarginLoss as MultiLabelMarginLoss
 from jmod.nn.modules.loss import MultiLabelSoftMarginLoss as MultiLabelSoftMarginLoss
 from jmod.nn.modules.loss import MultiMarginLoss as MultiMarginLoss
@@ -71,6 +73,7 @@ from jmod.nn.modules.pixelshuffle import PixelShuffle as PixelShuffle
 from jmod.nn.modules.pixelshuffle import PixelUnshuffle as PixelUnshuffle
 from jmod.nn.modules.sparse import Embedding as Embedding
 from jmod.nn.modules.sparse import EmbeddingBag as EmbeddingBag
+
 # --- end layers-a ---
 
 __all__ = [name for name in dir() if not name.startswith("_") and name[0].isupper()]

@@ -66,9 +66,9 @@ def _class_target(shape, seed, ignore_index=None):
 
 
 # Every config on unbatched, 2-d and 4-d inputs; the most general config also on the
-# 3-d and 5-d (flattened K-dim) paths.
+# 3-d input (the path torch takes for every K-dim input other than 4-d).
 CE_CASES = [(shape, config) for shape in (CLASS_SHAPES[0], CLASS_SHAPES[1], CLASS_SHAPES[3]) for config in CE_CONFIGS]
-CE_CASES += [(CLASS_SHAPES[2], "smoothing+weight+ignore"), (CLASS_SHAPES[4], "smoothing+weight+ignore")]
+CE_CASES += [(CLASS_SHAPES[2], "smoothing+weight+ignore")]
 
 
 @pytest.mark.parametrize("shape,config", CE_CASES, ids=[f"{'x'.join(map(str, s))}-{c}" for s, c in CE_CASES])
@@ -375,7 +375,7 @@ def test_kl_div_batchmean_zero_dim_and_bad_reduction():
 
 
 # ------------------------------------------------------------------ the others
-@pytest.mark.parametrize("batched,margin", [(True, 0.0), (True, 0.5), (True, -0.2), (False, 0.1)])
+@pytest.mark.parametrize("batched,margin", [(True, 0.0), (True, -0.2), (False, 0.1)])
 def test_cosine_embedding_loss(batched, margin):
     rng = _rng(14)
     if batched:
@@ -436,13 +436,13 @@ def test_multilabel_soft_margin_loss(weight):
     assert_matches_torch(j, t, x, y, check_jit=False)
 
 
-@pytest.mark.parametrize("p,margin,weight", [(1, 1.0, False), (2, 1.0, False), (1, 0.5, True), (2, 2.0, True)])
+@pytest.mark.parametrize("p,margin,weight", [(1, 1.0, False), (2, 0.5, True)])
 def test_multi_margin_loss(p, margin, weight):
     x = np.array([[0.1, 0.2, 0.4, 0.8], [0.5, 0.5, -1.0, 2.0], [1.0, 0.0, 0.0, 0.0]], np.float32)
     y = np.array([3, 0, 2], np.int64)
     kw = {"weight": np.array([1.0, 2.0, 0.5, 1.5], np.float32)} if weight else {}
     j, t = all_reductions("MultiMarginLoss", p=p, margin=margin, **kw)
-    assert_matches_torch(j, t, x, y, check_jit=p == 1 and not weight)
+    assert_matches_torch(j, t, x, y, check_jit=p == 1)
     if p == 2:
         assert_matches_torch(j, t, x[0], y[:1], check_jit=False)  # unbatched
 
@@ -484,7 +484,7 @@ def test_multilabel_margin_loss():
         np.testing.assert_allclose(np.asarray(got), exp.numpy(), rtol=1e-6)
 
 
-@pytest.mark.parametrize("p,swap,margin", [(2.0, False, 1.0), (1.0, True, 0.5), (3.0, False, 2.0), (2.0, True, 1.0)])
+@pytest.mark.parametrize("p,swap,margin", [(2.0, False, 1.0), (1.0, True, 0.5), (3.0, False, 2.0)])
 def test_triplet_margin_loss(p, swap, margin):
     rng = _rng(16)
     a, pos, neg = (rng.standard_normal((5, 3)).astype(np.float32) for _ in range(3))

@@ -31,6 +31,39 @@ from jmod._src.functional.attention import (
 
 # torch.nn.functional's private helpers that ported transformer code calls (F._canonical_mask...).
 # isort: split
+# -- end layers-b
+# --- layers-a: activations, losses, dropout, embeddings (sparse), pixel shuffle ---
+from jmod._src.functional.activation import (
+    celu as celu,
+    elu as elu,
+    gelu as gelu,
+    glu as glu,
+    gumbel_softmax as gumbel_softmax,
+    hardshrink as hardshrink,
+    hardsigmoid as hardsigmoid,
+    hardswish as hardswish,
+    hardtanh as hardtanh,
+    leaky_relu as leaky_relu,
+    log_softmax as log_softmax,
+    logsigmoid as logsigmoid,
+    mish as mish,
+    normalize as normalize,
+    prelu as prelu,
+    relu as relu,
+    relu6 as relu6,
+    rrelu as rrelu,
+    selu as selu,
+    sigmoid as sigmoid,
+    silu as silu,
+    softmax as softmax,
+    softmin as softmin,
+    softplus as softplus,
+    softshrink as softshrink,
+    softsign as softsign,
+    tanh as tanh,
+    tanhshrink as tanhshrink,
+    threshold as threshold,
+)
 from jmod._src.functional.attention import (
     _canonical_mask as _canonical_mask,
     _in_projection as _in_projection,
@@ -49,8 +82,38 @@ from jmod._src.functional.conv import (
     conv_transpose2d as conv_transpose2d,
     conv_transpose3d as conv_transpose3d,
 )
+from jmod._src.functional.dropout import (
+    alpha_dropout as alpha_dropout,
+    dropout as dropout,
+    dropout1d as dropout1d,
+    dropout2d as dropout2d,
+    dropout3d as dropout3d,
+    feature_alpha_dropout as feature_alpha_dropout,
+)
 from jmod._src.functional.fold import channel_shuffle as channel_shuffle, fold as fold, unfold as unfold
+from jmod._src.functional.loss import (
+    binary_cross_entropy as binary_cross_entropy,
+    binary_cross_entropy_with_logits as binary_cross_entropy_with_logits,
+    cosine_embedding_loss as cosine_embedding_loss,
+    cross_entropy as cross_entropy,
+    gaussian_nll_loss as gaussian_nll_loss,
+    hinge_embedding_loss as hinge_embedding_loss,
+    huber_loss as huber_loss,
+    kl_div as kl_div,
+    l1_loss as l1_loss,
+    margin_ranking_loss as margin_ranking_loss,
+    mse_loss as mse_loss,
+    multi_margin_loss as multi_margin_loss,
+    multilabel_margin_loss as multilabel_margin_loss,
+    multilabel_soft_margin_loss as multilabel_soft_margin_loss,
+    nll_loss as nll_loss,
+    poisson_nll_loss as poisson_nll_loss,
+    smooth_l1_loss as smooth_l1_loss,
+    soft_margin_loss as soft_margin_loss,
+    triplet_margin_loss as triplet_margin_loss,
+)
 from jmod._src.functional.padding import pad as pad
+from jmod._src.functional.pixelshuffle import pixel_shuffle as pixel_shuffle, pixel_unshuffle as pixel_unshuffle
 from jmod._src.functional.pooling import (
     adaptive_avg_pool1d as adaptive_avg_pool1d,
     adaptive_avg_pool2d as adaptive_avg_pool2d,
@@ -77,6 +140,12 @@ from jmod._src.functional.pooling import (
     max_unpool2d as max_unpool2d,
     max_unpool3d as max_unpool3d,
 )
+from jmod._src.functional.sparse import (
+    embedding as embedding,
+    embedding_bag as embedding_bag,
+    embedding_renorm as embedding_renorm,
+    one_hot as one_hot,
+)
 from jmod._src.functional.upsampling import (
     interpolate as interpolate,
     upsample as upsample,
@@ -84,4 +153,4 @@ from jmod._src.functional.upsampling import (
     upsample_nearest as upsample_nearest,
 )
 
-# -- end layers-b
+# --- end layers-a ---

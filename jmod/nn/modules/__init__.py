@@ -48,6 +48,38 @@ from jmod.nn.modules.rnn import (
 # LayerNorm and Dropout are the transformer layers' building blocks; the normalization
 # and dropout families export the same classes from the same files.
 # isort: split
+# -- end layers-b
+# --- layers-a: activations, losses, dropout, flatten, embeddings (sparse), pixel shuffle ---
+from jmod.nn.modules.activation import (
+    CELU as CELU,
+    ELU as ELU,
+    GELU as GELU,
+    GLU as GLU,
+    SELU as SELU,
+    Hardshrink as Hardshrink,
+    Hardsigmoid as Hardsigmoid,
+    Hardswish as Hardswish,
+    Hardtanh as Hardtanh,
+    LeakyReLU as LeakyReLU,
+    LogSigmoid as LogSigmoid,
+    LogSoftmax as LogSoftmax,
+    Mish as Mish,
+    PReLU as PReLU,
+    ReLU as ReLU,
+    ReLU6 as ReLU6,
+    RReLU as RReLU,
+    Sigmoid as Sigmoid,
+    SiLU as SiLU,
+    Softmax as Softmax,
+    Softmax2d as Softmax2d,
+    Softmin as Softmin,
+    Softplus as Softplus,
+    Softshrink as Softshrink,
+    Softsign as Softsign,
+    Tanh as Tanh,
+    Tanhshrink as Tanhshrink,
+    Threshold as Threshold,
+)
 from jmod.nn.modules.attention import MultiheadAttention as MultiheadAttention
 
 # --- end attention and transformer family ---
@@ -61,8 +93,38 @@ from jmod.nn.modules.conv import (
     ConvTranspose2d as ConvTranspose2d,
     ConvTranspose3d as ConvTranspose3d,
 )
-from jmod.nn.modules.dropout import Dropout as Dropout
+from jmod.nn.modules.dropout import (
+    AlphaDropout as AlphaDropout,
+    Dropout as Dropout,
+    Dropout1d as Dropout1d,
+    Dropout2d as Dropout2d,
+    Dropout3d as Dropout3d,
+    FeatureAlphaDropout as FeatureAlphaDropout,
+)
+from jmod.nn.modules.flatten import Flatten as Flatten, Unflatten as Unflatten
 from jmod.nn.modules.fold import Fold as Fold, Unfold as Unfold
+from jmod.nn.modules.loss import (
+    BCELoss as BCELoss,
+    BCEWithLogitsLoss as BCEWithLogitsLoss,
+    CosineEmbeddingLoss as CosineEmbeddingLoss,
+    CrossEntropyLoss as CrossEntropyLoss,
+    GaussianNLLLoss as GaussianNLLLoss,
+    HingeEmbeddingLoss as HingeEmbeddingLoss,
+    HuberLoss as HuberLoss,
+    KLDivLoss as KLDivLoss,
+    L1Loss as L1Loss,
+    MarginRankingLoss as MarginRankingLoss,
+    MSELoss as MSELoss,
+    MultiLabelMarginLoss as MultiLabelMarginLoss,
+    MultiLabelSoftMarginLoss as MultiLabelSoftMarginLoss,
+    MultiMarginLoss as MultiMarginLoss,
+    NLLLoss as NLLLoss,
+    NLLLoss2d as NLLLoss2d,
+    PoissonNLLLoss as PoissonNLLLoss,
+    SmoothL1Loss as SmoothL1Loss,
+    SoftMarginLoss as SoftMarginLoss,
+    TripletMarginLoss as TripletMarginLoss,
+)
 from jmod.nn.modules.padding import (
     CircularPad1d as CircularPad1d,
     CircularPad2d as CircularPad2d,
@@ -80,6 +142,7 @@ from jmod.nn.modules.padding import (
     ZeroPad2d as ZeroPad2d,
     ZeroPad3d as ZeroPad3d,
 )
+from jmod.nn.modules.pixelshuffle import PixelShuffle as PixelShuffle, PixelUnshuffle as PixelUnshuffle
 from jmod.nn.modules.pooling import (
     AdaptiveAvgPool1d as AdaptiveAvgPool1d,
     AdaptiveAvgPool2d as AdaptiveAvgPool2d,
@@ -100,6 +163,7 @@ from jmod.nn.modules.pooling import (
     MaxUnpool2d as MaxUnpool2d,
     MaxUnpool3d as MaxUnpool3d,
 )
+from jmod.nn.modules.sparse import Embedding as Embedding, EmbeddingBag as EmbeddingBag
 from jmod.nn.modules.transformer import (
     Transformer as Transformer,
     TransformerDecoder as TransformerDecoder,
@@ -113,6 +177,6 @@ from jmod.nn.modules.upsampling import (
     UpsamplingNearest2d as UpsamplingNearest2d,
 )
 
-# -- end layers-b
+# --- end layers-a ---
 
 __all__ = [name for name in dir() if not name.startswith("_") and name[0].isupper()]

@@ -5,11 +5,6 @@ behaviour depends on which kernel its dispatcher picks (see
 :func:`_torch_cpu_picks_fused_kernel`): fully masked rows give 0 in
 ``scaled_dot_product_attention`` and NaN in ``multi_head_attention_forward`` with
 ``need_weights=True``, exactly as torch does.
-
-The private helpers at the end (``_dropout``, ``_layer_norm``) are what the
-transformer layers need from the dropout and normalization families; they carry
-torch's semantics and error messages so that those families' public functions can
-replace them without changing results.
 """
 
 from __future__ import annotations
@@ -804,50 +799,9 @@ def _size(shape: tuple) -> str:
     return f"torch.Size({list(shape)})"
 
 
-# ------------------------------------------------------- helpers for the transformer layers
-def _dropout(input: Any, p: float = 0.5, training: bool = True, inplace: bool = False) -> jax.Array:
-    """torch's ``F.dropout``: zero each element with probability ``p``, scale the rest by ``1/(1-p)``.
-
-    Draws from jmod's global generator only when it drops something (``training`` and
-    ``p > 0``), like torch, which returns the input untouched otherwise.
-    """
-    if p < 0.0 or p > 1.0:
-        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-    input = _as_array(input)
-    if not training or p == 0.0 or input.size == 0:
-        return input
-    return _dropout_with_key(input, p, next_key() if p < 1.0 else None)
-
-
+# ------------------------------------------------------------------ attention dropout
 def _dropout_with_key(input: jax.Array, p: float, key: jax.Array | None) -> jax.Array:
     if p == 1.0:
         return input * jnp.zeros((), input.dtype)
     keep = jax.random.bernoulli(key, 1.0 - p, input.shape)
     return jnp.where(keep, input * jnp.asarray(1.0 / (1.0 - p), input.dtype), jnp.zeros((), input.dtype))
-
-
-def _layer_norm(input: Any, normalized_shape: Any, weight: Any = None, bias: Any = None, eps: float = 1e-5) -> jax.Array:
-    """torch's ``F.layer_norm`` over the trailing ``normalized_shape`` dims (biased variance)."""
-    input = _as_array(input)
-    normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
-    n = len(normalized_shape)
-    if input.ndim < n or tuple(input.shape[input.ndim - n :]) != normalized_shape:
-        raise RuntimeError(
-            f"Given normalized_shape={list(normalized_shape)}, expected input with shape "
-            f"[*, {', '.join(str(s) for s in normalized_shape)}], but got input of size{list(input.shape)}"
-        )
-    return _layer_norm_core(input, _as_array(weight), _as_array(bias), n=n, eps=float(eps))
-
-
-def _layer_norm_core(input: jax.Array, weight: jax.Array | None, bias: jax.Array | None, *, n: int, eps: float) -> jax.Array:
-    axes = tuple(range(input.ndim - n, input.ndim))
-    x = input.astype(_compute_dtype(input.dtype))
-    mean = jnp.mean(x, axis=axes, keepdims=True)
-    centered = x - mean
-    var = jnp.mean(jnp.square(centered), axis=axes, keepdims=True)
-    out = centered * jax.lax.rsqrt(var + eps)
-    if weight is not None:
-        out = out * weight
-    if bias is not None:
-        out = out + bias
-    return out.astype(input.dtype)

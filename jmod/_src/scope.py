@@ -30,7 +30,7 @@ import jax
 from jmod._src import structure
 from jmod._src.arrays import is_jax_array, is_tracer
 from jmod._src.errors import TracerEscapeError
-from jmod._src.state import walk_modules
+from jmod._src.state import MANAGED_DEPTH, walk_modules
 
 _MISSING = object()
 
@@ -170,6 +170,7 @@ class Scope:
                     c, k = locs[i]
                     c[k] = v
         self.inputs = [c[k] for c, k in locs]
+        MANAGED_DEPTH[0] += 1
 
     # ----------------------------------------------------------------- collecting
     def collect(self, check_leaks: bool = True) -> Changes:
@@ -258,6 +259,7 @@ class Scope:
             c[k] = v
         # Drop every reference to the traced values (jax.check_tracer_leaks looks).
         self.orig = self.inputs = self.snaps = None
+        MANAGED_DEPTH[0] -= 1
 
 
 def apply_effects(participants: Sequence[Any], effects: tuple[tuple[Path, Any], ...]) -> None:

@@ -32,6 +32,11 @@ __all__ = [
 
 Location = tuple[Any, Any]
 
+# How many jmod scopes (jmod.jit/jmod.grad bodies, functional_call) are running: inside
+# one, traced values written to a module are collected and restored; outside, a traced
+# value assigned to a module would leak, and Module.__setattr__ says so.
+MANAGED_DEPTH = [0]
+
 
 class ModuleState(NamedTuple):
     """The three pytrees of a module: flat dicts keyed by dotted names.
@@ -156,6 +161,7 @@ class Snapshot:
     """
 
     def __init__(self, modules: list[Any], locations: list[Location]) -> None:
+        MANAGED_DEPTH[0] += 1
         self.modules = modules
         self.locations = locations
         self.values = [c[k] for c, k in locations]
@@ -173,6 +179,7 @@ class Snapshot:
             _restore_dict(m._parameters, slots)
         for (c, k), v in zip(self.locations, self.values):
             c[k] = v
+        MANAGED_DEPTH[0] -= 1
 
     def changed(self) -> list[int]:
         """Indices of locations whose value is no longer the recorded one."""

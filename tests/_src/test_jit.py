@@ -472,3 +472,13 @@ def test_grad_only_jit_and_functional_dropout_consistency():
     f = jmod.jit(lambda x: x + jmod.randn(2, 3))
     assert not np.allclose(f(x), f(x))
     assert F is not None
+
+
+def test_assigning_a_tracer_outside_jmod_transformations_is_an_error():
+    model = D2LBatchNorm(4)
+    with pytest.raises(TracerEscapeError, match="D2LBatchNorm.moving_mean.*jmod.jit"):
+        jax.grad(lambda x: model(x).sum())(jnp.ones((3, 4)))
+    assert not isinstance(model.moving_mean, jax.core.Tracer)
+    # the same code through jmod's transformations carries the update out
+    jmod.grad(lambda m, x: m(x).sum(), argnums=1)(model, jnp.ones((3, 4)))
+    np.testing.assert_allclose(model.moving_mean, 0.1 * np.ones(4), rtol=1e-6)

@@ -28,10 +28,13 @@ from typing import Any, TypeVar
 
 import jax
 import jax.numpy as jnp
+from jax.core import Tracer
 
 from jmod._src import structure
 from jmod._src.arrays import host_zeros, is_array_like, to_jax, typename
+from jmod._src.errors import TracerEscapeError
 from jmod._src.host_hooks import HostHook, call_hook
+from jmod._src.state import MANAGED_DEPTH
 from jmod.nn.modules import hooks as _hooks
 from jmod.nn.modules._state_dict import StateDictMixin
 from jmod.nn.modules.hooks import (
@@ -916,6 +919,13 @@ class Module(StateDictMixin):
 
     def __setattr__(self, name: str, value: Any) -> None:
         d = self.__dict__
+        if isinstance(value, Tracer) and not MANAGED_DEPTH[0]:
+            raise TracerEscapeError(
+                f"{type(self).__name__}.{name} was assigned a traced array inside a JAX transformation "
+                "(jax.jit, jax.grad, jax.vmap, ...) that jmod does not manage, so the module would keep a "
+                "dead tracer. Use jmod.jit / model.compile() and jmod.grad / jmod.value_and_grad, or call the "
+                "module through jmod.func.functional_call (which returns buffer updates with return_buffers=True)."
+            )
 
         def remove_from(*dicts_or_sets: Any) -> None:
             for c in dicts_or_sets:

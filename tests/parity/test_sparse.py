@@ -191,7 +191,10 @@ def test_embedding_bag_matches_torch(mode, form, padding_idx, psw, sgbf, ilo):
     else:
         offsets = {"offsets": [0, 3, 7], "empty_bags": [0, 0, 4, 4, 10]}[form]
         if ilo and form == "offsets":
-            offsets = offsets + [9]  # the last entry of FLAT belongs to no bag
+            # Without scale_grad_by_freq the last entry of FLAT belongs to no bag. With it,
+            # torch's CPU backward reads uninitialised memory for an index in no bag (seen:
+            # a gradient of 1.6e7 in one run out of many), so every entry is in a bag there.
+            offsets = offsets + ([10] if sgbf else [9])
         inputs = [FLAT, np.array(offsets, np.int64)]
     if psw:
         if len(inputs) == 1:

@@ -9,6 +9,7 @@ behaviour depends on which kernel its dispatcher picks (see
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from typing import Any
@@ -311,6 +312,9 @@ def _sdpa_check(
     return float(scale), rep_k, rep_v
 
 
+# Compiled as one program per shape/configuration: eagerly, op-by-op dispatch would
+# compile every small operation separately (seconds for a transformer layer).
+@functools.partial(jax.jit, static_argnames=("scale", "is_causal", "dropout_p", "rep_k", "rep_v"))
 def _sdpa_core(
     query: jax.Array,
     key: jax.Array,
@@ -572,6 +576,13 @@ def multi_head_attention_forward(
     )  # fmt: skip
 
 
+@functools.partial(
+    jax.jit,
+    static_argnames=(
+        "embed_dim_to_check", "num_heads", "add_zero_attn", "dropout_p", "need_weights",
+        "use_separate_proj_weight", "average_attn_weights", "is_causal",
+    ),
+)  # fmt: skip
 def _mha_forward(
     query: jax.Array,
     key: jax.Array,

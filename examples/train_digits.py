@@ -134,7 +134,7 @@ def plot(history: dict, path: str) -> None:
 
     matplotlib.use("Agg")  # render to a file, no display needed
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FormatStrFormatter, LogLocator, MaxNLocator, NullFormatter
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4.2))
     steps = np.arange(1, len(history["step_loss"]) + 1)
@@ -163,9 +163,10 @@ def plot(history: dict, path: str) -> None:
     )
     ax_acc.set(title="Accuracy", xlabel="epoch", ylabel="accuracy (%)")
     ax_acc.set_ylim(max(0.0, 10 * math.floor(min(train_acc.min(), test_acc.min()) / 10) - 5), 101)
-    ax_acc.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax_acc.set_xlim(0.5, len(epochs) + 0.5)
+    ax_acc.set_xticks(epochs[:: max(1, len(epochs) // 15)])
     ax_acc.grid(alpha=0.3)
-    ax_acc.legend(loc="lower right")
+    ax_acc.legend(loc="best")
 
     fig.suptitle("jmod: a CNN on scikit-learn's 8x8 handwritten digits")
     fig.tight_layout()

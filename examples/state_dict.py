@@ -63,9 +63,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="(this example is already quick)")
     parser.add_argument("--out", default=None, help="directory for the checkpoint files (default: a temporary one)")
     args = parser.parse_args(argv)
-    out = args.out or tempfile.mkdtemp(prefix="jmod-state-dict-")
-    os.makedirs(out, exist_ok=True)
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        run(args.out)
+    else:
+        with tempfile.TemporaryDirectory(prefix="jmod-state-dict-") as out:
+            run(out)
 
+
+def run(out: str) -> None:
     jmod.manual_seed(0)
     model = Net()
     x = jmod.randn(8, 4)

@@ -2,10 +2,12 @@
 
     python examples/forward_call.py [--quick]
 
-A Module's ``__call__`` is ``Module._call_impl``. With no hooks registered it calls
-``forward`` directly; with hooks it runs the forward pre-hooks (which may replace the
-input), ``forward``, then the forward hooks (which may replace the output). A plain
-Python class with a ``forward`` method has none of this: it is not even callable.
+As in torch, ``Module.__call__`` is ``_wrapped_call_impl``, which calls
+``_call_impl`` (or the compiled version after ``module.compile()``). With no hooks
+registered ``_call_impl`` calls ``forward`` directly (the fast path); with hooks it
+runs the forward pre-hooks (which may replace the input), ``forward``, then the
+forward hooks (which may replace the output). A plain Python class with a
+``forward`` method has none of this: it is not even callable.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import argparse
 
 import jax.numpy as jnp
 
-import jmod
 from jmod import nn
 
 
@@ -60,11 +61,11 @@ def main(argv: list[str] | None = None) -> None:
     post.remove()
     print("hooks removed, T(6) =", T(6))
 
-    # The same path runs when the call is compiled.
+    # Module.compile() (torch.compile's counterpart) swaps in a jmod.jit-compiled
+    # _call_impl: _wrapped_call_impl calls it instead, so hooks are compiled in too.
     T.register_forward_hook(lambda module, args, output: output - 1)
     T.compile()
     print("compiled with a hook, T(jnp.array(6.)) =", float(T(jnp.array(6.0))))
-    jmod.manual_seed(0)
 
 
 if __name__ == "__main__":

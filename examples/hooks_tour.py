@@ -69,17 +69,23 @@ def register_all(model: Net, log: list, host: bool) -> list:
     ]
     for layer in (model.first, model.second):
         t = layer.tag
-        handles.append(layer.register_forward_pre_hook(lambda m, a, t=t: log.append(f"{t}: forward pre-hook"), host=host))
+        handles.append(
+            layer.register_forward_pre_hook(lambda m, a, t=t: log.append(f"{t}: forward pre-hook"), host=host)
+        )
         handles.append(layer.register_forward_hook(lambda m, a, o, t=t: log.append(f"{t}: forward hook"), host=host))
         handles.append(
             layer.register_full_backward_pre_hook(
-                lambda m, go, t=t: log.append(f"{t}: backward pre-hook |grad_output|={float(jnp.abs(go[0]).sum()):.3f}"),
+                lambda m, go, t=t: log.append(
+                    f"{t}: backward pre-hook |grad_output|={float(jnp.abs(go[0]).sum()):.3f}"
+                ),
                 host=host,
             )
         )
         handles.append(
             layer.register_full_backward_hook(
-                lambda m, gi, go, t=t: log.append(f"{t}: backward hook, grad_input is {'None' if gi[0] is None else 'an array'}"),
+                lambda m, gi, go, t=t: log.append(
+                    f"{t}: backward hook, grad_input is {'None' if gi[0] is None else 'an array'}"
+                ),
                 host=host,
             )
         )
@@ -90,6 +96,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="(this example is already quick)")
     parser.parse_args(argv)
+    # The first layer's input x needs no gradient, so (as in torch) its backward hook
+    # fires with grad_input = (None,) and torch's UserWarning says so; silence it here.
     warnings.filterwarnings("ignore", message="Full backward hook is firing")
     jmod.manual_seed(0)
 

@@ -106,6 +106,8 @@ def calculate_gain(nonlinearity: str, param: int | float | None = None) -> float
     r"""Return the recommended gain for a nonlinearity (torch's table).
 
     ============ ==========================================
+    nonlinearity gain
+    ============ ==========================================
     linear/conv  :math:`1`
     sigmoid      :math:`1`
     tanh         :math:`\frac{5}{3}`

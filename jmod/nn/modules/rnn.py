@@ -359,9 +359,8 @@ class RNN(RNNBase):
         weight_hh_l[k]: shape ``(hidden_size, hidden_size)``.
         bias_ih_l[k], bias_hh_l[k]: shape ``(hidden_size,)``.
 
-        All are initialised from :math:`\mathcal{U}(-\sqrt{k}, \sqrt{k})`,
-        :math:`k = 1/\text{hidden\_size}`; the backward direction's have a
-        ``_reverse`` suffix.
+    All are initialised from :math:`\mathcal{U}(-\sqrt{k}, \sqrt{k})`, :math:`k = 1/\text{hidden\_size}`; the
+    backward direction's have a ``_reverse`` suffix.
 
     Examples:
         >>> import jax.numpy as jnp
@@ -498,8 +497,8 @@ class LSTM(RNNBase):
         bias_ih_l[k], bias_hh_l[k]: shape ``(4 * hidden_size,)``.
         weight_hr_l[k]: shape ``(proj_size, hidden_size)`` (only with ``proj_size > 0``).
 
-        All are initialised from :math:`\mathcal{U}(-\sqrt{k}, \sqrt{k})`,
-        :math:`k = 1/\text{hidden\_size}`; ``_reverse`` suffix for the backward direction.
+    All are initialised from :math:`\mathcal{U}(-\sqrt{k}, \sqrt{k})`, :math:`k = 1/\text{hidden\_size}`;
+    ``_reverse`` suffix for the backward direction.
 
     Examples:
         >>> import jax.numpy as jnp
@@ -659,8 +658,8 @@ class GRU(RNNBase):
         weight_hh_l[k]: :math:`(W_{hr}|W_{hz}|W_{hn})`, shape ``(3 * hidden_size, hidden_size)``.
         bias_ih_l[k], bias_hh_l[k]: shape ``(3 * hidden_size,)``.
 
-        All are initialised from :math:`\mathcal{U}(-\sqrt{k}, \sqrt{k})`,
-        :math:`k = 1/\text{hidden\_size}`; ``_reverse`` suffix for the backward direction.
+    All are initialised from :math:`\mathcal{U}(-\sqrt{k}, \sqrt{k})`, :math:`k = 1/\text{hidden\_size}`;
+    ``_reverse`` suffix for the backward direction.
 
     Examples:
         >>> import jax.numpy as jnp
@@ -824,7 +823,7 @@ class RNNCell(RNNCellBase):
         weight_hh: shape ``(hidden_size, hidden_size)``.
         bias_ih, bias_hh: shape ``(hidden_size,)``.
 
-        All are initialised from :math:`\mathcal{U}(-\sqrt{k}, \sqrt{k})`, :math:`k = 1/\text{hidden\_size}`.
+    All are initialised from :math:`\mathcal{U}(-\sqrt{k}, \sqrt{k})`, :math:`k = 1/\text{hidden\_size}`.
 
     Examples:
         >>> import jax.numpy as jnp
@@ -913,7 +912,7 @@ class LSTMCell(RNNCellBase):
         weight_hh: shape ``(4 * hidden_size, hidden_size)``.
         bias_ih, bias_hh: shape ``(4 * hidden_size,)``.
 
-        All are initialised from :math:`\mathcal{U}(-\sqrt{k}, \sqrt{k})`, :math:`k = 1/\text{hidden\_size}`.
+    All are initialised from :math:`\mathcal{U}(-\sqrt{k}, \sqrt{k})`, :math:`k = 1/\text{hidden\_size}`.
 
     Examples:
         >>> import jax.numpy as jnp
@@ -986,7 +985,7 @@ class GRUCell(RNNCellBase):
         weight_hh: shape ``(3 * hidden_size, hidden_size)``.
         bias_ih, bias_hh: shape ``(3 * hidden_size,)``.
 
-        All are initialised from :math:`\mathcal{U}(-\sqrt{k}, \sqrt{k})`, :math:`k = 1/\text{hidden\_size}`.
+    All are initialised from :math:`\mathcal{U}(-\sqrt{k}, \sqrt{k})`, :math:`k = 1/\text{hidden\_size}`.
 
     Examples:
         >>> import jax.numpy as jnp

@@ -36,7 +36,7 @@ class Upsample(Module):
 
     Attributes:
         size, scale_factor, mode, align_corners, recompute_scale_factor: as given
-        (``scale_factor`` converted to float, as torch).
+            (``scale_factor`` converted to float, as torch).
 
     Examples:
         >>> import jax.numpy as jnp

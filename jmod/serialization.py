@@ -146,6 +146,10 @@ def save(obj: Any, f: str | os.PathLike | BinaryIO) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".jmod-", suffix=".tmp", dir=directory)
     try:
+        # mkstemp creates the file private (0600); give it the mode open() would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as out:
             out.write(payload)
             out.flush()

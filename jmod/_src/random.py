@@ -23,7 +23,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jmod._src.arrays import is_tracer, to_jax
+from jmod._src.arrays import is_tracer, long_dtype, to_jax
 from jmod._src.errors import UnthreadedRandomStateError
 
 __all__ = [
@@ -214,12 +214,12 @@ def randint(*args: Any, generator: Generator | None = None, dtype: Any = None, s
     else:
         raise TypeError("randint() expects (high, size) or (low, high, size)")
     shape = (int(size),) if isinstance(size, int) else tuple(int(s) for s in size)
-    return jax.random.randint(next_key(generator), shape, low, high, dtype or jnp.int32)
+    return jax.random.randint(next_key(generator), shape, low, high, dtype or long_dtype())
 
 
 def randperm(n: int, *, generator: Generator | None = None, dtype: Any = None) -> jax.Array:
     """A random permutation of ``0..n-1`` (``torch.randperm``)."""
-    return jax.random.permutation(next_key(generator), int(n)).astype(dtype or jnp.int32)
+    return jax.random.permutation(next_key(generator), int(n)).astype(dtype or long_dtype())
 
 
 def normal(mean: Any = 0.0, std: Any = 1.0, size: Any = None, *, generator: Generator | None = None) -> jax.Array:
@@ -268,5 +268,5 @@ def multinomial(
     else:
         gumbel = jax.random.gumbel(key, probs.shape, jnp.float32)
         _, out = jax.lax.top_k(logits.astype(jnp.float32) + gumbel, num_samples)
-    return out.astype(jnp.int32)
+    return out.astype(long_dtype())
 

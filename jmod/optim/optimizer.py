@@ -126,20 +126,22 @@ class Optimizer:
         labels: dict[str, str] = {}
         seen: set[int] = set()
         group_dicts = []
-        for gi, (group_slots, group_names, options) in enumerate(groups):
-            group_keys = []
-            for s, n in zip(group_slots, group_names):
-                if id(s) in seen:
-                    raise ValueError("some parameters appear in more than one parameter group")
-                seen.add(id(s))
-                key = n if n is not None else f"param{len(self._keys)}"
-                while key in labels:
-                    key = f"{key}#{len(self._keys)}"
-                self._slots.append(s)
-                self._names.append(n)
-                self._keys.append(key)
-                labels[key] = f"group{gi}"
-                group_keys.append(key)
+        flat = [(gi, s, n) for gi, (group_slots, group_names, _) in enumerate(groups) for s, n in zip(group_slots, group_names)]
+        names_known = [n for _, _, n in flat]
+        # State keys: the parameter names when every one is known and distinct (readable
+        # state dicts), else positions, as torch keys its optimizer state.
+        use_names = None not in names_known and len(set(names_known)) == len(names_known)
+        for i, (gi, s, n) in enumerate(flat):
+            if id(s) in seen:
+                raise ValueError("some parameters appear in more than one parameter group")
+            seen.add(id(s))
+            key = n if use_names else str(i)
+            self._slots.append(s)
+            self._names.append(n)
+            self._keys.append(key)
+            labels[key] = f"group{gi}"
+        for gi, (_, _, options) in enumerate(groups):
+            group_keys = [k for k in self._keys if labels[k] == f"group{gi}"]
             group_dicts.append({"params": group_keys, **options})
         self._labels = labels
         for g in group_dicts:

@@ -302,8 +302,8 @@ class MultiheadAttention(Module):
 
         Returns:
             ``(merged_mask, mask_type)``: one mask alone comes back with its type; both
-            are expanded to ``(N, num_heads, L, L)`` and added (type 2); ``(None,
-            None)`` without masks.
+            are expanded to ``(N, num_heads, L, L)`` and added (type 2);
+            ``(None, None)`` without masks.
         """
         mask_type: int | None = None
         merged_mask = None

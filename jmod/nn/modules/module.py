@@ -31,6 +31,7 @@ import jax.numpy as jnp
 
 from jmod._src import structure
 from jmod._src.arrays import host_zeros, is_array_like, to_jax, typename
+from jmod._src.errors import SharedStorageError
 from jmod._src.host_hooks import HostHook, call_hook
 from jmod.nn.modules import hooks as _hooks
 from jmod.nn.modules._state_dict import StateDictMixin
@@ -91,6 +92,28 @@ class _HookRegistryModule(types.ModuleType):
 
 
 sys.modules[__name__].__class__ = _HookRegistryModule
+
+
+def _check_not_a_storage_alias(module: Module, name: str, param: Parameter) -> None:
+    """Refuse ``nn.Parameter(other.weight)`` registered anywhere but in ``other.weight``'s place.
+
+    torch's ``Parameter(t)`` shares ``t``'s storage: two parameters, one memory. jmod
+    cannot share storage, and a silent copy would drift apart at the first update.
+    """
+    ref = param._alias_of
+    if ref is None:
+        return
+    source = ref()
+    if source is not None and source is not module._parameters.get(name):
+        where = f" '{source._last_name}'" if source._last_name else ""
+        raise SharedStorageError(
+            f"cannot register parameter '{name}': it is nn.Parameter(...) of the current value of another "
+            f"parameter{where}. In torch the two would share storage; jmod parameters cannot, and a copy would "
+            f"drift apart. To tie them (one parameter, nanoGPT's `self.transformer.wte.weight = "
+            f"self.lm_head.weight`), assign the array itself: `module.{name} = other.weight`. For an "
+            f"independent copy write `nn.Parameter(jnp.array(other.weight))`."
+        )
+    param._alias_of = None
 
 
 def _addindent(s_: str, numSpaces: int) -> str:
@@ -326,6 +349,10 @@ class Module(StateDictMixin):
             raise KeyError('parameter name can\'t be empty string ""')
         elif hasattr(self, name) and name not in self._parameters:
             raise KeyError(f"attribute '{name}' already exists")
+        if isinstance(param, jax.Array) and owner_of(param) is not None:
+            # torch passes the Parameter itself (which ties); in jmod reading m.weight gives
+            # its array, which stands for that Parameter as in __setattr__.
+            param = owner_of(param)
         if param is None:
             self._parameters[name] = None
         elif not isinstance(param, Parameter):
@@ -333,6 +360,7 @@ class Module(StateDictMixin):
                 f"cannot assign '{typename(param)}' object to parameter '{name}' (jmod.nn.Parameter or None required)"
             )
         else:
+            _check_not_a_storage_alias(self, name, param)
             for hook in _global_parameter_registration_hooks.values():
                 output = hook(self, name, param)
                 if output is not None:

@@ -113,7 +113,21 @@ def _check_not_a_storage_alias(module: Module, name: str, param: Parameter) -> N
             f"self.lm_head.weight`), assign the array itself: `module.{name} = other.weight`. For an "
             f"independent copy write `nn.Parameter(jnp.array(other.weight))`."
         )
-    param._alias_of = None
+    if source is None:
+        param._alias_of = None
+    # Re-wrapped in the source's own place (lin.bias = nn.Parameter(lin.bias, ...)): fine
+    # unless the source is still registered elsewhere (it was tied), which
+    # named_parameter_slots notices: the marker stays while the source lives.
+
+
+def _shared_storage_in_tree(rewrapped: str, source: str) -> SharedStorageError:
+    return SharedStorageError(
+        f"parameter '{rewrapped}' was made with nn.Parameter(...) of the current value of '{source}', which is "
+        f"still registered: in torch the two would share storage (e.g. re-wrapping one side of a tied weight to "
+        f"freeze it); jmod parameters cannot, and they would drift apart. To freeze a tied parameter set the flag "
+        f"on the one parameter (`module._parameters[name].requires_grad = False`, which both uses share); for an "
+        f"independent parameter write `nn.Parameter(jnp.array(...))`."
+    )
 
 
 def _addindent(s_: str, numSpaces: int) -> str:
@@ -1111,9 +1125,24 @@ class Module(StateDictMixin):
     ) -> Iterator[tuple[str, Parameter]]:
         """Like :meth:`named_parameters` but yields the ``Parameter`` slots (with
         ``.data`` and ``.requires_grad``) instead of their arrays."""
-        yield from self._named_members(
+        seen: dict[int, str] = {}
+        aliases: dict[int, str] = {}  # id(source slot) -> name of a re-wrap of it
+        for name, slot in self._named_members(
             lambda module: module._parameters.items(), prefix=prefix, recurse=recurse, remove_duplicate=remove_duplicate
-        )
+        ):
+            ref = slot._alias_of
+            if ref is not None:
+                source = ref()
+                if source is None:
+                    slot._alias_of = None
+                elif id(source) in seen:
+                    raise _shared_storage_in_tree(name, seen[id(source)])
+                else:
+                    aliases[id(source)] = name
+            if id(slot) in aliases:
+                raise _shared_storage_in_tree(aliases[id(slot)], name)
+            seen[id(slot)] = name
+            yield name, slot
 
     def parameters(self, recurse: bool = True) -> Iterator[jax.Array]:
         r"""Return an iterator over module parameters (arrays), tied ones once."""

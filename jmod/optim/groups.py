@@ -124,6 +124,6 @@ def _resolve(item: Any, by_name: dict[str, Parameter], gi: int) -> Parameter:
     if slot is None:
         raise ValueError(
             f"param_groups(): group {gi} holds an array that is not a parameter's current value; "
-            "name the parameter instead (\"params\": [\"fc.weight\", ...])"
+            'name the parameter instead ("params": ["fc.weight", ...])'
         )
     return slot

@@ -248,4 +248,3 @@ def clip_grad_value_(grads: Any, clip_value: float, foreach: bool | None = None)
     for c, k in slots:
         g = c[k]
         c[k] = jnp.clip(g, -clip_value, clip_value).astype(g.dtype)
-

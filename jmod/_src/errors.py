@@ -72,5 +72,28 @@ class HookTracerError(JmodError, TypeError):
     anchor = "hooktracererror"
 
 
+class SharedStorageError(JmodError, ValueError):
+    """A new ``nn.Parameter`` made from another parameter's array was registered elsewhere.
+
+    In torch, ``nn.Parameter(t)`` shares ``t``'s storage, so
+    ``self.lm_head.weight = nn.Parameter(self.wte.weight)`` (or
+    ``nn.Embedding.from_pretrained(other.weight)``) gives two parameters whose values
+    stay equal because every in-place update writes the same memory. jmod parameters
+    hold immutable arrays and cannot share storage; a silent copy would let the two
+    drift apart after the first optimizer step. Say which one you mean:
+
+    1. one parameter used in both places (tied weights, what nanoGPT writes as
+       ``self.transformer.wte.weight = self.lm_head.weight``): assign the array itself,
+       ``self.lm_head.weight = self.wte.weight``;
+    2. an independent parameter starting from the same values: copy it,
+       ``nn.Parameter(jnp.array(self.wte.weight))``.
+
+    Re-wrapping a parameter in its own place (``lin.bias = nn.Parameter(lin.bias,
+    requires_grad=False)``) is allowed: the old parameter is replaced, as in torch.
+    """
+
+    anchor = "sharedstorageerror"
+
+
 class RetraceWarning(UserWarning):
     """A compiled function keeps retracing because some non-array value changes every call."""

@@ -75,14 +75,25 @@ class Parameter:
     _last_name: str | None = None
     _grad_name: str | None = None
 
+    # The slot whose array this one was made from (``Parameter(m.weight)``), until the
+    # new slot is registered: torch's Parameter(t) shares t's storage, which jmod cannot
+    # do, so Module.register_parameter refuses it anywhere but in the source's own place.
+    _alias_of: weakref.ref | None = None
+
     def __init__(self, data: Any = None, requires_grad: bool = True) -> None:
+        source = None
         if isinstance(data, Parameter):
+            source = data
             data = data.data
+        elif isinstance(data, jax.Array):
+            source = owner_of(data)
         if data is None:
             data = jax.numpy.zeros((0,))
         self.data = data if isinstance(data, jax.Array) else to_jax(data)
         self._requires_grad = bool(requires_grad)
         self._init_owner_slot()
+        if source is not None:
+            self._alias_of = weakref.ref(source)
 
     def _init_owner_slot(self) -> None:
         cell = [None]

@@ -2,9 +2,11 @@
 
 ``Optimizer(model, tx)`` binds any optax transformation; ``SGD``, ``Adam``,
 ``AdamW``, ``RMSprop`` and ``Adagrad`` take torch.optim's arguments and give its
-numbers.
+numbers. ``param_groups(model, ...)`` builds torch-style parameter groups by name or
+predicate.
 """
 
+from jmod.optim.groups import param_groups as param_groups
 from jmod.optim.optimizer import Optimizer as Optimizer, ParamGroup as ParamGroup
 from jmod.optim.torch_optimizers import (
     SGD as SGD,
@@ -14,4 +16,4 @@ from jmod.optim.torch_optimizers import (
     RMSprop as RMSprop,
 )
 
-__all__ = ["Optimizer", "ParamGroup", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad"]
+__all__ = ["Optimizer", "ParamGroup", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "param_groups"]

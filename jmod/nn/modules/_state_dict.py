@@ -285,6 +285,10 @@ class StateDictMixin:
                     # requires_grad; a Parameter from the checkpoint is used itself.
                     old_slot = self._parameters[name]
                     slot = given_slot if given_slot is not None and given_slot.data is new else Parameter(new)
+                    if slot is not given_slot:
+                        # A checkpoint gives values: an array from another live model's
+                        # state_dict() is loaded as a new parameter, not refused as an alias.
+                        slot._alias_of = None
                     slot.requires_grad = old_slot.requires_grad
                     self.register_parameter(name, slot)
                 else:

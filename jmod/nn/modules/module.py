@@ -32,7 +32,7 @@ from jax.core import Tracer
 
 from jmod._src import structure
 from jmod._src.arrays import host_zeros, is_array_like, to_jax, typename
-from jmod._src.errors import TracerEscapeError
+from jmod._src.errors import SharedStorageError, TracerEscapeError
 from jmod._src.host_hooks import HostHook, call_hook
 from jmod._src.state import MANAGED_DEPTH
 from jmod.nn.modules import hooks as _hooks
@@ -94,6 +94,42 @@ class _HookRegistryModule(types.ModuleType):
 
 
 sys.modules[__name__].__class__ = _HookRegistryModule
+
+
+def _check_not_a_storage_alias(module: Module, name: str, param: Parameter) -> None:
+    """Refuse ``nn.Parameter(other.weight)`` registered anywhere but in ``other.weight``'s place.
+
+    torch's ``Parameter(t)`` shares ``t``'s storage: two parameters, one memory. jmod
+    cannot share storage, and a silent copy would drift apart at the first update.
+    """
+    ref = param._alias_of
+    if ref is None:
+        return
+    source = ref()
+    if source is not None and source is not module._parameters.get(name):
+        where = f" '{source._last_name}'" if source._last_name else ""
+        raise SharedStorageError(
+            f"cannot register parameter '{name}': it is nn.Parameter(...) of the current value of another "
+            f"parameter{where}. In torch the two would share storage; jmod parameters cannot, and a copy would "
+            f"drift apart. To tie them (one parameter, nanoGPT's `self.transformer.wte.weight = "
+            f"self.lm_head.weight`), assign the array itself: `module.{name} = other.weight`. For an "
+            f"independent copy write `nn.Parameter(jnp.array(other.weight))`."
+        )
+    if source is None:
+        param._alias_of = None
+    # Re-wrapped in the source's own place (lin.bias = nn.Parameter(lin.bias, ...)): fine
+    # unless the source is still registered elsewhere (it was tied), which
+    # named_parameter_slots notices: the marker stays while the source lives.
+
+
+def _shared_storage_in_tree(rewrapped: str, source: str) -> SharedStorageError:
+    return SharedStorageError(
+        f"parameter '{rewrapped}' was made with nn.Parameter(...) of the current value of '{source}', which is "
+        f"still registered: in torch the two would share storage (e.g. re-wrapping one side of a tied weight to "
+        f"freeze it); jmod parameters cannot, and they would drift apart. To freeze a tied parameter set the flag "
+        f"on the one parameter (`module._parameters[name].requires_grad = False`, which both uses share); for an "
+        f"independent parameter write `nn.Parameter(jnp.array(...))`."
+    )
 
 
 def _addindent(s_: str, numSpaces: int) -> str:
@@ -329,6 +365,10 @@ class Module(StateDictMixin):
             raise KeyError('parameter name can\'t be empty string ""')
         elif hasattr(self, name) and name not in self._parameters:
             raise KeyError(f"attribute '{name}' already exists")
+        if isinstance(param, jax.Array) and owner_of(param) is not None:
+            # torch passes the Parameter itself (which ties); in jmod reading m.weight gives
+            # its array, which stands for that Parameter as in __setattr__.
+            param = owner_of(param)
         if param is None:
             self._parameters[name] = None
         elif not isinstance(param, Parameter):
@@ -336,6 +376,7 @@ class Module(StateDictMixin):
                 f"cannot assign '{typename(param)}' object to parameter '{name}' (jmod.nn.Parameter or None required)"
             )
         else:
+            _check_not_a_storage_alias(self, name, param)
             for hook in _global_parameter_registration_hooks.values():
                 output = hook(self, name, param)
                 if output is not None:
@@ -1093,9 +1134,24 @@ class Module(StateDictMixin):
     ) -> Iterator[tuple[str, Parameter]]:
         """Like :meth:`named_parameters` but yields the ``Parameter`` slots (with
         ``.data`` and ``.requires_grad``) instead of their arrays."""
-        yield from self._named_members(
+        seen: dict[int, str] = {}
+        aliases: dict[int, str] = {}  # id(source slot) -> name of a re-wrap of it
+        for name, slot in self._named_members(
             lambda module: module._parameters.items(), prefix=prefix, recurse=recurse, remove_duplicate=remove_duplicate
-        )
+        ):
+            ref = slot._alias_of
+            if ref is not None:
+                source = ref()
+                if source is None:
+                    slot._alias_of = None
+                elif id(source) in seen:
+                    raise _shared_storage_in_tree(name, seen[id(source)])
+                else:
+                    aliases[id(source)] = name
+            if id(slot) in aliases:
+                raise _shared_storage_in_tree(aliases[id(slot)], name)
+            seen[id(slot)] = name
+            yield name, slot
 
     def parameters(self, recurse: bool = True) -> Iterator[jax.Array]:
         r"""Return an iterator over module parameters (arrays), tied ones once."""

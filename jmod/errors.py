@@ -7,6 +7,7 @@ from jmod._src.errors import (
     HookTracerError as HookTracerError,
     JmodError as JmodError,
     RetraceWarning as RetraceWarning,
+    SharedStorageError as SharedStorageError,
     TracerEscapeError as TracerEscapeError,
     UnthreadedRandomStateError as UnthreadedRandomStateError,
 )
@@ -18,5 +19,6 @@ __all__ = [
     "TracerEscapeError",
     "HookTracerError",
     "RetraceWarning",
+    "SharedStorageError",
     "CheckpointError",
 ]

@@ -16,6 +16,7 @@ and records the largest error per layer class for the session summary.
 from __future__ import annotations
 
 import collections
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +29,16 @@ from jmod.func import functional_call, get_state, set_state
 
 # layer class name -> largest (forward, gradient) absolute error seen this session
 MAX_ERRORS: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0.0])
+# layer class name -> ids of the tests that ran a parity check of it
+CASES: dict[str, set[str]] = collections.defaultdict(set)
+
+
+def record(name: str, fwd_err: float, grad_err: float) -> None:
+    """Note a parity check of ``name`` (for the session summary): its errors and the test."""
+    errs = MAX_ERRORS[name]
+    errs[0] = max(errs[0], fwd_err)
+    errs[1] = max(errs[1], grad_err)
+    CASES[name].add(os.environ.get("PYTEST_CURRENT_TEST", "?").split(" ")[0])
 
 
 def _torch():
@@ -215,9 +226,7 @@ def assert_matches_torch(
                 grad_err, assert_close(g_params[pname], expected, atol=grad_atol, rtol=grad_rtol, what=f"{name} grad {pname}")
             )
 
-    errs = MAX_ERRORS[name]
-    errs[0] = max(errs[0], fwd_err)
-    errs[1] = max(errs[1], grad_err)
+    record(name, fwd_err, grad_err)
     return {"forward": fwd_err, "grad": grad_err}
 
 

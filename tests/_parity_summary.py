@@ -41,6 +41,11 @@ FAMILIES = [
 
 # whole models from tests/parity/test_models.py
 MODELS = {"LeNet", "ResNet18", "EncoderClassifier", "LSTMClassifier"}
+# test wrappers named after what they check, not after a jmod class
+ALIASES = {
+    "WSConv": "conv",  # a Conv2d subclass (test_conv.py)
+    "ScaledDotProductAttention": "attention",  # F.scaled_dot_product_attention wrappers (test_attention.py)
+}
 
 
 def family_of(name: str) -> str:
@@ -50,8 +55,11 @@ def family_of(name: str) -> str:
 
     if name in MODELS:
         return "models"
+    for prefix, fam in ALIASES.items():
+        if name.startswith(prefix):
+            return fam
     if name.startswith("F."):
-        fn_name = name[2:]
+        fn_name = name[2:].split("[")[0]  # "F.interpolate[aa]": a variant of F.interpolate
         if fn_name.startswith("batch_norm"):  # lives with the other norms in functional/normalization.py
             return "batchnorm"
         obj: Any = getattr(F, fn_name, None)
@@ -63,28 +71,32 @@ def family_of(name: str) -> str:
     return FAMILY_OF_FILE.get(module.rsplit(".", 1)[-1], "other")
 
 
-def family_rows(max_errors: dict[str, list[float]], cases: dict[str, set[str]]) -> list[tuple]:
-    """``(family, layers, tests, max forward error, max gradient error)`` per family."""
+def family_rows(max_errors: dict, max_rel: dict, cases: dict) -> list[tuple]:
+    """``(family, layers, tests, forward abs, gradient abs, forward rel, gradient rel)`` per family."""
     rows: dict[str, list] = {}
-    for name, (fwd, grad) in max_errors.items():
+    for name, errs in max_errors.items():
         fam = family_of(name)
-        row = rows.setdefault(fam, [set(), set(), 0.0, 0.0])
+        row = rows.setdefault(fam, [set(), set(), 0.0, 0.0, 0.0, 0.0])
         row[0].add(name)
         row[1] |= cases.get(name, set())
-        row[2] = max(row[2], fwd)
-        row[3] = max(row[3], grad)
+        for i, v in enumerate([*errs, *max_rel.get(name, (0.0, 0.0))]):
+            row[2 + i] = max(row[2 + i], v)
     order = FAMILIES + sorted(set(rows) - set(FAMILIES))
-    return [(f, len(rows[f][0]), len(rows[f][1]), rows[f][2], rows[f][3]) for f in order if f in rows]
+    return [(f, len(rows[f][0]), len(rows[f][1]), *rows[f][2:]) for f in order if f in rows]
 
 
-def write_summary(write_line: Any, max_errors: dict[str, list[float]], cases: dict[str, set[str]]) -> None:
-    write_line(f"{'layer':32s} {'tests':>6s} {'forward':>12s} {'gradient':>12s}")
+def write_summary(write_line: Any, max_errors: dict, max_rel: dict, cases: dict) -> None:
+    """Per layer and per family: the tests that checked it, the largest absolute error of
+    the forward (outputs, updated buffers) and of the gradients, and the largest relative
+    error (``max|a - e| / max|e|`` per array; large absolute errors on large values)."""
+    head = f"{'tests':>6s} {'fwd abs':>10s} {'grad abs':>10s} {'fwd rel':>10s} {'grad rel':>10s}"
+    write_line(f"{'layer':34s} {head}")
     for name in sorted(max_errors):
-        fwd, grad = max_errors[name]
-        write_line(f"{name:32s} {len(cases.get(name, ())):6d} {fwd:12.3e} {grad:12.3e}")
+        (fwd, grad), (fr, gr) = max_errors[name], max_rel.get(name, (0.0, 0.0))
+        write_line(f"{name:34s} {len(cases.get(name, ())):6d} {fwd:10.2e} {grad:10.2e} {fr:10.2e} {gr:10.2e}")
     write_line("")
-    write_line(f"{'family':18s} {'layers':>6s} {'tests':>6s} {'forward':>12s} {'gradient':>12s}")
+    write_line(f"{'family':18s} {'layers':>6s} {head}")
+    for fam, n_layers, n_tests, fwd, grad, fr, gr in family_rows(max_errors, max_rel, cases):
+        write_line(f"{fam:18s} {n_layers:6d} {n_tests:6d} {fwd:10.2e} {grad:10.2e} {fr:10.2e} {gr:10.2e}")
     total_tests: set[str] = set().union(*cases.values()) if cases else set()
-    for fam, n_layers, n_tests, fwd, grad in family_rows(max_errors, cases):
-        write_line(f"{fam:18s} {n_layers:6d} {n_tests:6d} {fwd:12.3e} {grad:12.3e}")
     write_line(f"{'all':18s} {len(max_errors):6d} {len(total_tests):6d}")

@@ -21,19 +21,24 @@ def pytest_sessionfinish(session, exitstatus):
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is None:
         return
-    from tests.helpers import CASES, MAX_ERRORS
+    from tests.helpers import CASES, MAX_ERRORS, MAX_REL_ERRORS
 
-    workeroutput["torch_parity"] = {name: [*errs, sorted(CASES.get(name, ()))] for name, errs in MAX_ERRORS.items()}
+    workeroutput["torch_parity"] = {
+        name: [*errs, *MAX_REL_ERRORS[name], sorted(CASES.get(name, ()))] for name, errs in MAX_ERRORS.items()
+    }
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node, error):
     """Under pytest-xdist (controller): merge a finished worker's parity records."""
-    from tests.helpers import CASES, MAX_ERRORS
+    from tests.helpers import CASES, MAX_ERRORS, MAX_REL_ERRORS
 
-    for name, (fwd, grad, cases) in getattr(node, "workeroutput", {}).get("torch_parity", {}).items():
-        errs = MAX_ERRORS[name]
+    for name, (fwd, grad, fwd_rel, grad_rel, cases) in (
+        getattr(node, "workeroutput", {}).get("torch_parity", {}).items()
+    ):
+        errs, rels = MAX_ERRORS[name], MAX_REL_ERRORS[name]
         errs[0], errs[1] = max(errs[0], fwd), max(errs[1], grad)
+        rels[0], rels[1] = max(rels[0], fwd_rel), max(rels[1], grad_rel)
         CASES[name].update(cases)
 
 
@@ -44,10 +49,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         return
     try:
         from tests._parity_summary import write_summary
-        from tests.helpers import CASES, MAX_ERRORS
+        from tests.helpers import CASES, MAX_ERRORS, MAX_REL_ERRORS
     except Exception:  # pragma: no cover
         return
     if not MAX_ERRORS:
         return
-    terminalreporter.section("torch parity: largest absolute error per layer and family")
-    write_summary(terminalreporter.write_line, MAX_ERRORS, CASES)
+    terminalreporter.section("torch parity: largest error per layer and family")
+    write_summary(terminalreporter.write_line, MAX_ERRORS, MAX_REL_ERRORS, CASES)

@@ -16,16 +16,43 @@ def _seed():
     yield
 
 
+def pytest_sessionfinish(session, exitstatus):
+    """Under pytest-xdist, send this worker's parity records to the controller."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is None:
+        return
+    from tests.helpers import CASES, MAX_ERRORS, MAX_REL_ERRORS
+
+    workeroutput["torch_parity"] = {
+        name: [*errs, *MAX_REL_ERRORS[name], sorted(CASES.get(name, ()))] for name, errs in MAX_ERRORS.items()
+    }
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """Under pytest-xdist (controller): merge a finished worker's parity records."""
+    from tests.helpers import CASES, MAX_ERRORS, MAX_REL_ERRORS
+
+    for name, (fwd, grad, fwd_rel, grad_rel, cases) in (
+        getattr(node, "workeroutput", {}).get("torch_parity", {}).items()
+    ):
+        errs, rels = MAX_ERRORS[name], MAX_REL_ERRORS[name]
+        errs[0], errs[1] = max(errs[0], fwd), max(errs[1], grad)
+        rels[0], rels[1] = max(rels[0], fwd_rel), max(rels[1], grad_rel)
+        CASES[name].update(cases)
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    """Print the largest torch-parity error seen per layer class (for review notes)."""
+    """Print the largest torch-parity error per layer and per layer family (for review notes),
+    with the number of tests that checked each."""
+    if getattr(config, "workeroutput", None) is not None:
+        return
     try:
-        from tests.helpers import MAX_ERRORS
+        from tests._parity_summary import write_summary
+        from tests.helpers import CASES, MAX_ERRORS, MAX_REL_ERRORS
     except Exception:  # pragma: no cover
         return
     if not MAX_ERRORS:
         return
-    terminalreporter.section("torch parity: largest absolute error per layer")
-    terminalreporter.write_line(f"{'layer':32s} {'forward':>12s} {'gradient':>12s}")
-    for name in sorted(MAX_ERRORS):
-        fwd, grad = MAX_ERRORS[name]
-        terminalreporter.write_line(f"{name:32s} {fwd:12.3e} {grad:12.3e}")
+    terminalreporter.section("torch parity: largest error per layer and family")
+    write_summary(terminalreporter.write_line, MAX_ERRORS, MAX_REL_ERRORS, CASES)

@@ -16,6 +16,7 @@ and records the largest error per layer class for the session summary.
 from __future__ import annotations
 
 import collections
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +29,18 @@ from jmod.func import functional_call, get_state, set_state
 
 # layer class name -> largest (forward, gradient) absolute error seen this session
 MAX_ERRORS: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0.0])
+# layer class name -> largest (forward, gradient) relative error: max|a - e| / max|e| per array
+MAX_REL_ERRORS: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0.0])
+# layer class name -> ids of the tests that ran a parity check of it
+CASES: dict[str, set[str]] = collections.defaultdict(set)
+
+
+def record(name: str, fwd_err: float, grad_err: float, fwd_rel: float = 0.0, grad_rel: float = 0.0) -> None:
+    """Note a parity check of ``name`` (for the session summary): its errors and the test."""
+    errs, rels = MAX_ERRORS[name], MAX_REL_ERRORS[name]
+    errs[0], errs[1] = max(errs[0], fwd_err), max(errs[1], grad_err)
+    rels[0], rels[1] = max(rels[0], fwd_rel), max(rels[1], grad_rel)
+    CASES[name].add(os.environ.get("PYTEST_CURRENT_TEST", "?").split(" ")[0])
 
 
 def _torch():
@@ -51,8 +64,15 @@ def flatten(tree: Any) -> list[Any]:
     return [tree]
 
 
-def assert_close(actual: Any, expected: Any, *, atol: float, rtol: float, what: str) -> float:
-    """Compare two array trees leaf by leaf; return the largest absolute error."""
+def assert_close(
+    actual: Any, expected: Any, *, atol: float, rtol: float, what: str, rel_out: list[float] | None = None
+) -> float:
+    """Compare two array trees leaf by leaf; return the largest absolute error.
+
+    ``rel_out`` (a list) receives each floating leaf's relative error ``max|a - e| / max|e|``
+    (over the finite expected values): a scale-free measure for the summary, where an
+    absolute error of 1e3 on gradients of 1e12 is rounding.
+    """
     a_leaves, e_leaves = flatten(actual), flatten(expected)
     assert len(a_leaves) == len(e_leaves), f"{what}: {len(a_leaves)} leaves vs {len(e_leaves)} expected"
     worst = 0.0
@@ -72,6 +92,10 @@ def assert_close(actual: Any, expected: Any, *, atol: float, rtol: float, what: 
         err = float(np.max(diff)) if a.size else 0.0
         np.testing.assert_allclose(a, e, atol=atol, rtol=rtol, err_msg=f"{what}[{i}]")
         worst = max(worst, err)
+        if rel_out is not None and a.size:
+            finite = np.abs(e64[np.isfinite(e64)])
+            scale = float(finite.max()) if finite.size else 0.0
+            rel_out.append(err / scale if scale > 0 else err)
     return worst
 
 
@@ -136,12 +160,17 @@ def assert_matches_torch(
     state0 = get_state(jmod_mod)
     t_out = torch_mod(*t_inputs, **t_kwargs)
     j_out = jmod_mod(*j_inputs, **j_kwargs)
-    fwd_err = assert_close(j_out, t_out, atol=atol, rtol=rtol, what=f"{name} forward")
+    fwd_rel: list[float] = [0.0]
+    grad_rel: list[float] = [0.0]
+    fwd_err = assert_close(j_out, t_out, atol=atol, rtol=rtol, what=f"{name} forward", rel_out=fwd_rel)
     t_buffers = {k: v for k, v in torch_mod.named_buffers()}
     j_buffers = dict(jmod_mod.named_buffers())
     assert sorted(t_buffers) == sorted(j_buffers), f"{name}: buffer names {sorted(j_buffers)} vs {sorted(t_buffers)}"
     for k in t_buffers:
-        fwd_err = max(fwd_err, assert_close(j_buffers[k], t_buffers[k], atol=atol, rtol=rtol, what=f"{name} buffer {k}"))
+        fwd_err = max(
+            fwd_err,
+            assert_close(j_buffers[k], t_buffers[k], atol=atol, rtol=rtol, what=f"{name} buffer {k}", rel_out=fwd_rel),
+        )
     set_state(jmod_mod, state0)
 
     # ---- one compiled function gives the jax.jit forward and the gradients (one
@@ -206,18 +235,29 @@ def assert_matches_torch(
         for i, g in zip(float_idx, g_inputs):
             expected = t_inputs[i].grad
             expected = torch.zeros_like(t_inputs[i]) if expected is None else expected
-            grad_err = max(grad_err, assert_close(g, expected, atol=grad_atol, rtol=grad_rtol, what=f"{name} grad input {i}"))
+            grad_err = max(
+                grad_err,
+                assert_close(
+                    g, expected, atol=grad_atol, rtol=grad_rtol, what=f"{name} grad input {i}", rel_out=grad_rel
+                ),
+            )
         for pname, p in torch_mod.named_parameters():
             if not p.requires_grad:
                 continue
             expected = p.grad if p.grad is not None else torch.zeros_like(p)
             grad_err = max(
-                grad_err, assert_close(g_params[pname], expected, atol=grad_atol, rtol=grad_rtol, what=f"{name} grad {pname}")
+                grad_err,
+                assert_close(
+                    g_params[pname],
+                    expected,
+                    atol=grad_atol,
+                    rtol=grad_rtol,
+                    what=f"{name} grad {pname}",
+                    rel_out=grad_rel,
+                ),
             )
 
-    errs = MAX_ERRORS[name]
-    errs[0] = max(errs[0], fwd_err)
-    errs[1] = max(errs[1], grad_err)
+    record(name, fwd_err, grad_err, max(fwd_rel), max(grad_rel))
     return {"forward": fwd_err, "grad": grad_err}
 
 

@@ -33,10 +33,11 @@ FAMILY_OF_FILE = {
     "rnn": "rnn",
     "container": "containers",
     "flatten": "containers",
+    "distance": "distance",
 }
 FAMILIES = [
     "linear", "conv", "pooling", "upsampling", "padding", "normalization", "batchnorm", "activation", "dropout",
-    "loss", "sparse/embedding", "attention", "transformer", "rnn", "containers", "models",
+    "distance", "loss", "sparse/embedding", "attention", "transformer", "rnn", "containers", "models",
 ]  # fmt: skip
 
 # whole models from tests/parity/test_models.py

@@ -82,6 +82,11 @@ from jmod._src.functional.conv import (
     conv_transpose2d as conv_transpose2d,
     conv_transpose3d as conv_transpose3d,
 )
+from jmod._src.functional.distance import (
+    cosine_similarity as cosine_similarity,
+    pairwise_distance as pairwise_distance,
+    pdist as pdist,
+)
 from jmod._src.functional.dropout import (
     alpha_dropout as alpha_dropout,
     dropout as dropout,
@@ -154,3 +159,17 @@ from jmod._src.functional.upsampling import (
 )
 
 # --- end layers-a ---
+
+
+# torch's in-place functions (``F.relu_``...) cannot exist on immutable arrays; asking for
+# one says what to write instead rather than a bare AttributeError.
+_IN_PLACE = {"celu_", "elu_", "hardtanh_", "leaky_relu_", "relu_", "rrelu_", "selu_", "threshold_"}
+
+
+def __getattr__(name: str):
+    if name in _IN_PLACE:
+        raise AttributeError(
+            f"module 'jmod.nn.functional' has no attribute '{name}': JAX arrays are immutable, so there are no "
+            f"in-place functions; write `x = F.{name[:-1]}(x)` and use the returned array"
+        )
+    raise AttributeError(f"module 'jmod.nn.functional' has no attribute '{name}'")

@@ -93,6 +93,7 @@ from jmod.nn.modules.conv import (
     ConvTranspose2d as ConvTranspose2d,
     ConvTranspose3d as ConvTranspose3d,
 )
+from jmod.nn.modules.distance import CosineSimilarity as CosineSimilarity, PairwiseDistance as PairwiseDistance
 from jmod.nn.modules.dropout import (
     AlphaDropout as AlphaDropout,
     Dropout as Dropout,

@@ -82,6 +82,7 @@ from jmod._src.functional.conv import (
     conv_transpose2d as conv_transpose2d,
     conv_transpose3d as conv_transpose3d,
 )
+from jmod._src.functional.ctc import ctc_loss as ctc_loss
 from jmod._src.functional.distance import (
     cosine_similarity as cosine_similarity,
     pairwise_distance as pairwise_distance,

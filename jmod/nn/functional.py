@@ -97,6 +97,7 @@ from jmod._src.functional.dropout import (
     feature_alpha_dropout as feature_alpha_dropout,
 )
 from jmod._src.functional.fold import channel_shuffle as channel_shuffle, fold as fold, unfold as unfold
+from jmod._src.functional.linear_cross_entropy import linear_cross_entropy as linear_cross_entropy
 from jmod._src.functional.loss import (
     binary_cross_entropy as binary_cross_entropy,
     binary_cross_entropy_with_logits as binary_cross_entropy_with_logits,
@@ -117,6 +118,7 @@ from jmod._src.functional.loss import (
     smooth_l1_loss as smooth_l1_loss,
     soft_margin_loss as soft_margin_loss,
     triplet_margin_loss as triplet_margin_loss,
+    triplet_margin_with_distance_loss as triplet_margin_with_distance_loss,
 )
 from jmod._src.functional.padding import pad as pad
 from jmod._src.functional.pixelshuffle import pixel_shuffle as pixel_shuffle, pixel_unshuffle as pixel_unshuffle

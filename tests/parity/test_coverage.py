@@ -43,8 +43,6 @@ NOT_FUNCTIONAL_API = {
 # torch.nn classes and torch.nn.functional functions jmod does not provide (for the lead).
 NOT_PROVIDED = {
     # classes
-    "AdaptiveLogSoftmaxWithLoss",
-    "CTCLoss",
     "FractionalMaxPool2d",
     "FractionalMaxPool3d",
     "LazyBatchNorm1d",
@@ -60,24 +58,18 @@ NOT_PROVIDED = {
     "LazyInstanceNorm2d",
     "LazyInstanceNorm3d",
     "LazyLinear",
-    "LinearCrossEntropyLoss",
-    "LinearCrossEntropyOptions",
-    "TripletMarginWithDistanceLoss",
     # functions
     "affine_grid",
     "conv_tbc",
-    "ctc_loss",
     "fractional_max_pool2d",
     "fractional_max_pool2d_with_indices",
     "fractional_max_pool3d",
     "fractional_max_pool3d_with_indices",
     "grid_sample",
     "grouped_mm",
-    "linear_cross_entropy",
     "native_channel_shuffle",
     "scaled_grouped_mm",
     "scaled_mm",
-    "triplet_margin_with_distance_loss",
     # torch's in-place variants (JAX arrays are immutable)
     "celu_",
     "elu_",

@@ -54,6 +54,7 @@ __all__ = [
     "cosine_embedding_loss",
     "multi_margin_loss",
     "triplet_margin_loss",
+    "triplet_margin_with_distance_loss",
 ]
 
 
@@ -1247,3 +1248,60 @@ def _triplet_margin_impl(
     if swap:
         d_neg = jnp.minimum(d_neg, _pairwise_distance(pos, neg, p, eps))
     return _R.apply_loss_reduction(clamp_min(margin + d_pos - d_neg, 0), reduction)
+
+
+def triplet_margin_with_distance_loss(
+    anchor: Any,
+    positive: Any,
+    negative: Any,
+    *,
+    distance_function: Any = None,
+    margin: float = 1.0,
+    swap: bool = False,
+    reduction: str = "mean",
+) -> jax.Array:
+    r"""Triplet loss :math:`\max(d(a, p) - d(a, n) + \text{margin}, 0)` with any distance :math:`d`.
+
+    Args:
+        anchor, positive, negative: arrays with the same number of dimensions, e.g.
+            ``(N, D)`` or ``(D,)`` (any shapes ``distance_function`` takes).
+        distance_function: a callable ``d(x1, x2)`` returning the distances (non-negative);
+            ``None`` uses the pairwise distance :math:`\lVert x_1 - x_2 + 10^{-6} \rVert_2`
+            over the last dimension (``F.pairwise_distance``'s defaults).
+        margin: positive margin. Default: 1.
+        swap: use the distance swap (min of :math:`d(a, n)` and :math:`d(p, n)`).
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``.
+
+    Raises:
+        ValueError: an invalid ``reduction`` or ``margin <= 0`` (torch's messages).
+        RuntimeError: inputs with different numbers of dimensions.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> import jmod.nn.functional as F
+        >>> a = jnp.zeros((1, 2)); pos = jnp.zeros((1, 2)); neg = jnp.array([[0.5, 0.0]])
+        >>> l1 = lambda x, y: jnp.abs(x - y).sum(-1)
+        >>> F.triplet_margin_with_distance_loss(a, pos, neg, distance_function=l1)
+        Array(0.5, dtype=float32)
+    """
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    if margin <= 0:
+        raise ValueError(f"margin must be greater than 0, got {margin}")
+    a, pos, neg = _arr(anchor), _arr(positive), _arr(negative)
+    if not (a.ndim == pos.ndim == neg.ndim):
+        raise RuntimeError(
+            "The anchor, positive, and negative tensors are expected to have the same number of dimensions, "
+            f"but got: anchor {a.ndim}D, positive {pos.ndim}D, and negative {neg.ndim}D inputs"
+        )
+    if distance_function is None:
+
+        def distance_function(x1: jax.Array, x2: jax.Array) -> jax.Array:
+            return _pairwise_distance(x1, x2, 2.0, 1e-6)
+
+    dist_pos = distance_function(a, pos)
+    dist_neg = distance_function(a, neg)
+    if swap:
+        dist_neg = jnp.minimum(dist_neg, distance_function(pos, neg))
+    loss = clamp_min(margin + dist_pos - dist_neg, 0)
+    return _R.apply_loss_reduction(loss, _WEIGHTED_MODE[reduction])

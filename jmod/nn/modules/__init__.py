@@ -80,6 +80,7 @@ from jmod.nn.modules.activation import (
     Tanhshrink as Tanhshrink,
     Threshold as Threshold,
 )
+from jmod.nn.modules.adaptive import AdaptiveLogSoftmaxWithLoss as AdaptiveLogSoftmaxWithLoss
 from jmod.nn.modules.attention import MultiheadAttention as MultiheadAttention
 
 # --- end attention and transformer family ---
@@ -109,11 +110,14 @@ from jmod.nn.modules.loss import (
     BCEWithLogitsLoss as BCEWithLogitsLoss,
     CosineEmbeddingLoss as CosineEmbeddingLoss,
     CrossEntropyLoss as CrossEntropyLoss,
+    CTCLoss as CTCLoss,
     GaussianNLLLoss as GaussianNLLLoss,
     HingeEmbeddingLoss as HingeEmbeddingLoss,
     HuberLoss as HuberLoss,
     KLDivLoss as KLDivLoss,
     L1Loss as L1Loss,
+    LinearCrossEntropyLoss as LinearCrossEntropyLoss,
+    LinearCrossEntropyOptions as LinearCrossEntropyOptions,
     MarginRankingLoss as MarginRankingLoss,
     MSELoss as MSELoss,
     MultiLabelMarginLoss as MultiLabelMarginLoss,
@@ -125,6 +129,7 @@ from jmod.nn.modules.loss import (
     SmoothL1Loss as SmoothL1Loss,
     SoftMarginLoss as SoftMarginLoss,
     TripletMarginLoss as TripletMarginLoss,
+    TripletMarginWithDistanceLoss as TripletMarginWithDistanceLoss,
 )
 from jmod.nn.modules.padding import (
     CircularPad1d as CircularPad1d,

@@ -9,12 +9,16 @@ buffers named ``weight`` (``pos_weight`` for :class:`BCEWithLogitsLoss`), regist
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 
-from jmod._src.functional import _reduction as _R, loss as F
+from jmod._src.functional import _reduction as _R, ctc, linear_cross_entropy as LCE, loss as F
+from jmod._src.functional.linear_cross_entropy import LinearCrossEntropyOptions
+from jmod.nn.modules.linear import Linear
 from jmod.nn.modules.module import Module
 
 __all__ = [
@@ -38,6 +42,10 @@ __all__ = [
     "MarginRankingLoss",
     "MultiMarginLoss",
     "TripletMarginLoss",
+    "TripletMarginWithDistanceLoss",
+    "CTCLoss",
+    "LinearCrossEntropyLoss",
+    "LinearCrossEntropyOptions",
 ]
 
 
@@ -783,4 +791,260 @@ class TripletMarginLoss(_Loss):
             eps=self.eps,
             swap=self.swap,
             reduction=self.reduction,
+        )
+
+
+class _PairwiseDistance(Module):
+    r"""The default distance of :class:`TripletMarginWithDistanceLoss`:
+    :math:`\lVert x_1 - x_2 + 10^{-6} \rVert_2` over the last dimension (torch's
+    ``PairwiseDistance()``, whose name it shows in reprs)."""
+
+    def _get_name(self) -> str:
+        return "PairwiseDistance"
+
+    def forward(self, x1: Any, x2: Any) -> jax.Array:
+        return F._pairwise_distance(jnp.asarray(x1), jnp.asarray(x2), 2.0, 1e-6)
+
+
+def _default_distance() -> Module:
+    import jmod.nn.modules as modules
+
+    cls = getattr(modules, "PairwiseDistance", None)
+    return cls() if cls is not None else _PairwiseDistance()
+
+
+class TripletMarginWithDistanceLoss(_Loss):
+    r"""Triplet loss :math:`\max(d(a, p) - d(a, n) + \text{margin}, 0)` with a custom distance :math:`d`.
+
+    Args:
+        distance_function: a callable ``d(x1, x2)`` giving non-negative distances
+            (a function or a module, e.g. ``lambda x, y: 1 - F.cosine_similarity(x, y)``).
+            ``None`` uses ``PairwiseDistance()`` (the Euclidean distance over the last
+            dimension), stored as the child module ``distance_function`` as in torch.
+        margin: positive margin. Default: 1.
+        swap: use the distance swap (min of :math:`d(a, n)` and :math:`d(p, n)`).
+            Default: ``False``.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``. Default: ``'mean'``.
+
+    Raises:
+        ValueError: if ``margin <= 0`` (torch's message).
+
+    Shape:
+        - Input: :math:`(N, *)` or :math:`(*)` for anchor, positive and negative (any
+          shapes the distance takes; same number of dimensions).
+        - Output: scalar, or :math:`(N)` with ``reduction='none'``.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from jmod import nn
+        >>> l1 = lambda x, y: jnp.abs(x - y).sum(-1)
+        >>> loss = nn.TripletMarginWithDistanceLoss(distance_function=l1, margin=2.0, reduction="none")
+        >>> loss(jnp.zeros((2, 3)), jnp.zeros((2, 3)), jnp.ones((2, 3)))
+        Array([0., 0.], dtype=float32)
+        >>> nn.TripletMarginWithDistanceLoss()
+        TripletMarginWithDistanceLoss(
+          (distance_function): PairwiseDistance()
+        )
+    """
+
+    __constants__ = ["margin", "swap", "reduction"]
+
+    def __init__(
+        self, *, distance_function: Any = None, margin: float = 1.0, swap: bool = False, reduction: str = "mean"
+    ) -> None:
+        super().__init__(size_average=None, reduce=None, reduction=reduction)
+        if margin <= 0:
+            raise ValueError(
+                f"TripletMarginWithDistanceLoss: expected margin to be greater than 0, got {margin} instead"
+            )
+        self.distance_function = distance_function if distance_function is not None else _default_distance()
+        self.margin = margin
+        self.swap = swap
+
+    def forward(self, anchor: Any, positive: Any, negative: Any) -> jax.Array:
+        return F.triplet_margin_with_distance_loss(
+            anchor,
+            positive,
+            negative,
+            distance_function=self.distance_function,
+            margin=self.margin,
+            swap=self.swap,
+            reduction=self.reduction,
+        )
+
+
+class CTCLoss(_Loss):
+    r"""The Connectionist Temporal Classification loss.
+
+    The negative log likelihood of each target sequence given an unsegmented input
+    sequence, summed over all its alignments (the forward algorithm in log space, run
+    with ``jax.lax.scan`` on static shapes, so it compiles under ``jax.jit``). The
+    alignment is many-to-one, so each target must be at most as long as its input.
+    Gradients with respect to ``log_probs`` are torch's (see
+    :func:`~jmod.nn.functional.ctc_loss`).
+
+    Args:
+        blank: the blank label. Default: 0.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``. ``'mean'`` divides each loss by
+            its target length (at least 1), then averages over the batch.
+            Default: ``'mean'``.
+        zero_infinity: zero infinite losses (inputs too short to be aligned to their
+            targets) and their gradients. Default: ``False``.
+
+    Shape:
+        - Log_probs: :math:`(T, N, C)` or :math:`(T, C)` log-probabilities (e.g.
+          ``F.log_softmax(x, -1)``), with :math:`T` the input length, :math:`N` the
+          batch size and :math:`C` the number of classes including the blank.
+        - Targets: :math:`(N, S)` class indices padded to the longest target
+          :math:`S`, or :math:`(\sum_n \text{target\_lengths}_n)`: the targets
+          concatenated. Targets should not contain the blank.
+        - Input_lengths: :math:`(N)` or :math:`()`: an integer array, tuple or list,
+          each :math:`\leq T`.
+        - Target_lengths: :math:`(N)` or :math:`()`, each :math:`\leq S` (padded
+          targets) or summing to the concatenated targets' length.
+        - Output: scalar; with ``reduction='none'``, :math:`(N)`, or :math:`()` for
+          unbatched input.
+
+    Examples:
+        >>> import jax, jax.numpy as jnp
+        >>> from jmod import nn
+        >>> T, N, C, S = 50, 4, 20, 10
+        >>> log_probs = jax.nn.log_softmax(jax.random.normal(jax.random.key(0), (T, N, C)), -1)
+        >>> targets = jax.random.randint(jax.random.key(1), (N, S), 1, C)
+        >>> loss = nn.CTCLoss()(log_probs, targets, (T,) * N, (10, 8, 6, 4))
+        >>> loss.shape
+        ()
+        >>> nn.CTCLoss(reduction="none")(log_probs, targets, (T,) * N, (10, 8, 6, 4)).shape
+        (4,)
+    """
+
+    __constants__ = ["blank", "reduction"]
+    blank: int
+    zero_infinity: bool
+
+    def __init__(self, blank: int = 0, reduction: str = "mean", zero_infinity: bool = False) -> None:
+        super().__init__(reduction=reduction)
+        self.blank = blank
+        self.zero_infinity = zero_infinity
+
+    def forward(self, log_probs: Any, targets: Any, input_lengths: Any, target_lengths: Any) -> jax.Array:
+        return ctc.ctc_loss(
+            log_probs,
+            targets,
+            input_lengths,
+            target_lengths,
+            self.blank,
+            self.reduction,
+            self.zero_infinity,
+        )
+
+
+class LinearCrossEntropyLoss(_WeightedLoss):
+    r"""Cross entropy of the input transformed to logits by an internal :class:`Linear`.
+
+    ``loss(input, target)`` is ``F.cross_entropy(linear(input), target, ...)`` with the
+    logits reshaped to :math:`(N, C, d_1, \dots, d_K)` for a K-dimensional loss. The
+    linear layer is the child ``linear`` with a flat weight
+    :math:`(C \cdot \prod d_k, \text{in\_features})`, so ``state_dict()`` keys match
+    torch's (``weight`` for the class weights, ``linear.weight``, ``linear.bias``).
+
+    Args:
+        in_features: size of each input sample.
+        num_classes: number of classes :math:`C`.
+        out_features: :math:`(d_1, \dots, d_K)` for a K-dimensional loss. Default: ``()``.
+        bias: give the linear layer a bias. Default: ``False``.
+        device, dtype: of the linear layer's parameters.
+        reduction: ``'none'`` | ``'mean'`` | ``'sum'``. Default: ``'mean'``.
+        weight: optional ``(C,)`` rescaling weight per class (buffer ``weight``).
+        ignore_index: ignored target value; ``None`` is -100 for class indices (and
+            required for probability targets). Default: ``None``.
+        label_smoothing: in ``[0, 1]``. Default: 0.
+        options: ``None`` or a :class:`LinearCrossEntropyOptions` selecting the
+            batch-chunked computation (see :func:`~jmod.nn.functional.linear_cross_entropy`).
+
+    Raises:
+        RuntimeError: a ``weight`` not of shape ``(C,)`` or ``label_smoothing`` outside
+            ``[0, 1]`` (torch's messages).
+
+    Shape:
+        - Input: :math:`(\text{in\_features})` or :math:`(N, \text{in\_features})`.
+        - Target: class indices :math:`()`, :math:`(N)` or :math:`(N, d_1, \dots, d_K)`;
+          or probabilities :math:`(C)` or :math:`(N, C, d_1, \dots, d_K)`.
+        - Output: scalar, or the target's (indices) shape with ``reduction='none'``.
+
+    Attributes:
+        linear: the :class:`Linear` layer ``in_features -> C * prod(out_features)``.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from jmod import nn
+        >>> loss = nn.LinearCrossEntropyLoss(5, 10, out_features=(4, 3))
+        >>> loss(jnp.ones((2, 5)), jnp.zeros((2, 4, 3), jnp.int32)).shape
+        ()
+        >>> sorted(nn.LinearCrossEntropyLoss(5, 10, bias=True).state_dict())
+        ['linear.bias', 'linear.weight']
+    """
+
+    __constants__ = ["num_classes", "out_features", "reduction", "ignore_index", "label_smoothing"]
+    num_classes: int
+    out_features: tuple
+    ignore_index: int | None
+    label_smoothing: float
+
+    def __init__(
+        self,
+        in_features: int,
+        num_classes: int,
+        *,
+        out_features: tuple[int, ...] = (),
+        bias: bool = False,
+        device: Any = None,
+        dtype: Any = None,
+        reduction: str = "mean",
+        weight: Any = None,
+        ignore_index: int | None = None,
+        label_smoothing: float = 0.0,
+        options: LinearCrossEntropyOptions | None = None,
+    ) -> None:
+        if weight is not None and tuple(weight.shape) != (num_classes,):
+            raise RuntimeError(f"expected weight shape to be {(num_classes,)}, got {tuple(weight.shape)}")
+        if label_smoothing < 0 or label_smoothing > 1.0:
+            raise RuntimeError(f"expected label_smoothing to be in range [0, 1], got {label_smoothing}")
+        super().__init__(weight=weight, size_average=None, reduce=None, reduction=reduction)
+        self.num_classes = num_classes
+        self.out_features = out_features
+        self.ignore_index = ignore_index
+        self.label_smoothing = label_smoothing
+        self.linear = Linear(
+            in_features, math.prod(out_features, start=num_classes), bias=bias, device=device, dtype=dtype
+        )
+        self.options = options
+
+    def forward(self, input: Any, target: Any) -> jax.Array:
+        linear_weight = self.linear.weight.reshape((self.num_classes, *self.out_features, self.linear.in_features))
+        linear_bias = (
+            self.linear.bias.reshape((self.num_classes, *self.out_features)) if self.linear.bias is not None else None
+        )
+        return LCE.linear_cross_entropy(
+            input,
+            linear_weight,
+            target,
+            linear_bias=linear_bias,
+            weight=self.weight,
+            reduction=self.reduction,
+            ignore_index=self.ignore_index,
+            label_smoothing=self.label_smoothing,
+            options=self.options,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.linear.in_features},"
+            f" num_classes={self.num_classes},"
+            f" out_features={self.out_features},"
+            f" bias={self.linear.bias is not None},"
+            f" reduction={self.reduction},"
+            f" ignore_index={self.ignore_index},"
+            f" label_smoothing={self.label_smoothing},"
+            f" options={self.options}"
         )

@@ -174,7 +174,7 @@ def ctc_loss(
     # Extended labels l': blank, l_1, blank, l_2, ..., blank.
     ext = jnp.full((batch, 2 * width + 1), blank, jnp.int32).at[:, 1::2].set(padded)
 
-    nll = _ctc_nll(lp, ext, il, tl, blank, bool(zero_infinity))
+    nll = _ctc_core(lp, ext, il, tl, int(blank), bool(zero_infinity))
     if red == _R.MEAN:
         return jnp.mean(nll / jnp.maximum(tl, 1).astype(nll.dtype))
     if red == _R.SUM:
@@ -295,3 +295,8 @@ def _ctc_nll_jvp(blank: int, zero_infinity: bool, primals: tuple, tangents: tupl
         grad = jnp.where(inf[None, :, None], jnp.zeros((), grad.dtype), grad)
         nll = jnp.where(inf, jnp.zeros((), nll.dtype), nll)
     return nll, jnp.sum(grad * dlp, axis=(0, 2))
+
+
+# One compiled kernel per shape, so eager calls do not retrace the scans each time
+# (inside an outer trace it is inlined).
+_ctc_core = jax.jit(_ctc_nll, static_argnums=(4, 5))

@@ -269,7 +269,6 @@ def _chunked(
             "linear_cross_entropy supports float32 acc_dtype with"
             f" float16/bfloat16 inputs, but got {acc.name} acc_dtype and {dtype.name} inputs."
         )
-    out_dtype = acc if (dtype != acc and dtype.name == "float16") else dtype
     n_chunks = -(-num_batches // chunk)
     pad = n_chunks * chunk - num_batches
     xs = jnp.pad(x, ((0, pad), (0, 0))).reshape(n_chunks, chunk, in_features)
@@ -297,4 +296,4 @@ def _chunked(
         out = jnp.sum(losses)
     else:
         out = jnp.sum(losses) / jnp.sum(weights.reshape(-1)[:num_batches])
-    return out.astype(out_dtype)
+    return out.astype(dtype)

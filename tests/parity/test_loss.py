@@ -507,6 +507,54 @@ def test_triplet_margin_loss_errors():
     )
 
 
+def _l1_distance(x, y):
+    return abs(x - y).sum(-1)  # torch tensors and jax arrays alike
+
+
+@pytest.mark.parametrize(
+    "distance,swap,margin",
+    [(None, False, 1.0), (None, True, 0.5), (_l1_distance, True, 2.0)],
+    ids=["pairwise", "pairwise-swap", "l1-swap"],
+)
+def test_triplet_margin_with_distance_loss(distance, swap, margin):
+    rng = _rng(17)
+    a, pos, neg = (rng.standard_normal((5, 3)).astype(np.float32) for _ in range(3))
+    pos[0] = a[0]  # pairwise distance ||eps||
+    kw = {"swap": swap, "margin": margin}
+    if distance is not None:
+        kw["distance_function"] = distance
+    j, t = all_reductions("TripletMarginWithDistanceLoss", **kw)
+    assert_matches_torch(j, t, a, pos, neg, check_jit=distance is None and not swap)
+    if swap:
+        assert_matches_torch(j, t, a[1], pos[1], neg[1], check_jit=False)  # unbatched
+    jf = jmod_fn(F.triplet_margin_with_distance_loss, **kw)
+    tf = torch_fn(TF.triplet_margin_with_distance_loss, **kw)
+    assert_matches_torch(jf, tf, a, pos, neg, check_jit=False)
+
+
+def test_triplet_margin_with_distance_loss_errors_and_repr():
+    same_error(
+        lambda: nn.TripletMarginWithDistanceLoss(margin=0.0), lambda: torch.nn.TripletMarginWithDistanceLoss(margin=0.0)
+    )
+    j, t = jnp.ones((3, 4)), torch.ones(3, 4)
+    same_error(
+        lambda: F.triplet_margin_with_distance_loss(j, j, jnp.ones(3)),
+        lambda: TF.triplet_margin_with_distance_loss(t, t, torch.ones(3)),
+    )
+    same_error(
+        lambda: F.triplet_margin_with_distance_loss(j, j, j, margin=-1.0),
+        lambda: TF.triplet_margin_with_distance_loss(t, t, t, margin=-1.0),
+    )
+    same_error(
+        lambda: F.triplet_margin_with_distance_loss(j, j, j, reduction="avg"),
+        lambda: TF.triplet_margin_with_distance_loss(t, t, t, reduction="avg"),
+    )
+    assert repr(nn.TripletMarginWithDistanceLoss()) == repr(torch.nn.TripletMarginWithDistanceLoss())
+    d = nn.TripletMarginWithDistanceLoss(distance_function=_l1_distance)
+    assert repr(d) == "TripletMarginWithDistanceLoss()" and d.distance_function is _l1_distance
+    assert list(nn.TripletMarginWithDistanceLoss().state_dict()) == []
+
+
 @pytest.mark.parametrize(
     "var_shape,full", [("same", False), ("one_short", True), ("broadcast", False), ("float", False)]
 )
@@ -638,6 +686,9 @@ LOSS_CLASSES = [
     "MarginRankingLoss",
     "MultiMarginLoss",
     "TripletMarginLoss",
+    "TripletMarginWithDistanceLoss",
+    "CTCLoss",
+    "LinearCrossEntropyLoss",
 ]
 LOSS_FUNCTIONS = [
     "nll_loss",
@@ -659,6 +710,9 @@ LOSS_FUNCTIONS = [
     "cosine_embedding_loss",
     "multi_margin_loss",
     "triplet_margin_loss",
+    "triplet_margin_with_distance_loss",
+    "ctc_loss",
+    "linear_cross_entropy",
 ]
 
 

@@ -14,10 +14,10 @@ import warnings
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 
 from jmod._src.functional import _reduction as _R, ctc, linear_cross_entropy as LCE, loss as F
 from jmod._src.functional.linear_cross_entropy import LinearCrossEntropyOptions
+from jmod.nn.modules.distance import PairwiseDistance
 from jmod.nn.modules.linear import Linear
 from jmod.nn.modules.module import Module
 
@@ -794,25 +794,6 @@ class TripletMarginLoss(_Loss):
         )
 
 
-class _PairwiseDistance(Module):
-    r"""The default distance of :class:`TripletMarginWithDistanceLoss`:
-    :math:`\lVert x_1 - x_2 + 10^{-6} \rVert_2` over the last dimension (torch's
-    ``PairwiseDistance()``, whose name it shows in reprs)."""
-
-    def _get_name(self) -> str:
-        return "PairwiseDistance"
-
-    def forward(self, x1: Any, x2: Any) -> jax.Array:
-        return F._pairwise_distance(jnp.asarray(x1), jnp.asarray(x2), 2.0, 1e-6)
-
-
-def _default_distance() -> Module:
-    import jmod.nn.modules as modules
-
-    cls = getattr(modules, "PairwiseDistance", None)
-    return cls() if cls is not None else _PairwiseDistance()
-
-
 class TripletMarginWithDistanceLoss(_Loss):
     r"""Triplet loss :math:`\max(d(a, p) - d(a, n) + \text{margin}, 0)` with a custom distance :math:`d`.
 
@@ -857,7 +838,7 @@ class TripletMarginWithDistanceLoss(_Loss):
             raise ValueError(
                 f"TripletMarginWithDistanceLoss: expected margin to be greater than 0, got {margin} instead"
             )
-        self.distance_function = distance_function if distance_function is not None else _default_distance()
+        self.distance_function = distance_function if distance_function is not None else PairwiseDistance()
         self.margin = margin
         self.swap = swap
 

@@ -31,8 +31,8 @@ from jmod._src.functional._torch_ops import (
     size_str,
     torch_abs,
     torch_dtype_name,
-    vector_norm,
 )
+from jmod._src.functional.distance import pairwise_distance
 
 __all__ = [
     "nll_loss",
@@ -1192,11 +1192,6 @@ def _multilabel_margin_impl(x: jax.Array, t: jax.Array, reduction: int) -> jax.A
     return _R.apply_loss_reduction(loss, reduction)
 
 
-def _pairwise_distance(x1: jax.Array, x2: jax.Array, p: float, eps: float) -> jax.Array:
-    out_dim = max(x1.ndim, x2.ndim)
-    return vector_norm(x1 - x2 + eps, p, axis=out_dim - 1)
-
-
 def triplet_margin_loss(
     anchor: Any,
     positive: Any,
@@ -1243,10 +1238,10 @@ def triplet_margin_loss(
 def _triplet_margin_impl(
     a: jax.Array, pos: jax.Array, neg: jax.Array, margin: Any, p: float, eps: Any, swap: bool, reduction: int
 ) -> jax.Array:
-    d_pos = _pairwise_distance(a, pos, p, eps)
-    d_neg = _pairwise_distance(a, neg, p, eps)
+    d_pos = pairwise_distance(a, pos, p, eps)
+    d_neg = pairwise_distance(a, neg, p, eps)
     if swap:
-        d_neg = jnp.minimum(d_neg, _pairwise_distance(pos, neg, p, eps))
+        d_neg = jnp.minimum(d_neg, pairwise_distance(pos, neg, p, eps))
     return _R.apply_loss_reduction(clamp_min(margin + d_pos - d_neg, 0), reduction)
 
 
@@ -1295,10 +1290,7 @@ def triplet_margin_with_distance_loss(
             f"but got: anchor {a.ndim}D, positive {pos.ndim}D, and negative {neg.ndim}D inputs"
         )
     if distance_function is None:
-
-        def distance_function(x1: jax.Array, x2: jax.Array) -> jax.Array:
-            return _pairwise_distance(x1, x2, 2.0, 1e-6)
-
+        distance_function = pairwise_distance
     dist_pos = distance_function(a, pos)
     dist_neg = distance_function(a, neg)
     if swap:

@@ -152,5 +152,6 @@ from jmod._src.functional.upsampling import (
     upsample_bilinear as upsample_bilinear,
     upsample_nearest as upsample_nearest,
 )
+from jmod._src.functional.vision import affine_grid as affine_grid, grid_sample as grid_sample
 
 # --- end layers-a ---

@@ -91,6 +91,12 @@ from jmod._src.functional.dropout import (
     feature_alpha_dropout as feature_alpha_dropout,
 )
 from jmod._src.functional.fold import channel_shuffle as channel_shuffle, fold as fold, unfold as unfold
+from jmod._src.functional.fractional_pooling import (
+    fractional_max_pool2d as fractional_max_pool2d,
+    fractional_max_pool2d_with_indices as fractional_max_pool2d_with_indices,
+    fractional_max_pool3d as fractional_max_pool3d,
+    fractional_max_pool3d_with_indices as fractional_max_pool3d_with_indices,
+)
 from jmod._src.functional.loss import (
     binary_cross_entropy as binary_cross_entropy,
     binary_cross_entropy_with_logits as binary_cross_entropy_with_logits,

@@ -191,7 +191,8 @@ def _fractional_core(x: jax.Array, samples: jax.Array, n: int, k: tuple, out: tu
     else:
         flat = jnp.broadcast_to(flat, lead + tuple(k)).reshape(lead + (K,))
         plane = xb.reshape(N, C, math.prod(sizes))
-        patches = jnp.take_along_axis(plane, flat.reshape(N, C, -1), axis=2, mode="clip").reshape(lead + (K,))
+        patches = jnp.take_along_axis(plane, flat.reshape(N, C, math.prod(lead[2:]) * K), axis=2, mode="clip")
+        patches = patches.reshape(lead + (K,))
         sel = _select_torch_max(patches, 0, _pad_value(x.dtype))[..., None]
         values = jnp.take_along_axis(patches, sel, axis=-1)[..., 0]
         idx = jnp.take_along_axis(flat, sel, axis=-1)[..., 0]

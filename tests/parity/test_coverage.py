@@ -64,12 +64,9 @@ NOT_PROVIDED = {
     "PairwiseDistance",
     "TripletMarginWithDistanceLoss",
     # functions
-    "conv_tbc",
     "cosine_similarity",
     "ctc_loss",
-    "grouped_mm",
     "linear_cross_entropy",
-    "native_channel_shuffle",
     "pairwise_distance",
     "pdist",
     "scaled_grouped_mm",

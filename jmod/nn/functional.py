@@ -5,7 +5,7 @@ Pure functions (no state); the layers in ``jmod.nn`` call them. Random ones
 ``jmod/_src/functional/``, one file per family.
 """
 
-from jmod._src.functional.linear import bilinear as bilinear, linear as linear
+from jmod._src.functional.linear import bilinear as bilinear, grouped_mm as grouped_mm, linear as linear
 
 # isort: split
 # layers-c: normalization (batch, instance, layer, group, RMS, local response norm).
@@ -78,6 +78,7 @@ from jmod._src.functional.conv import (
     conv1d as conv1d,
     conv2d as conv2d,
     conv3d as conv3d,
+    conv_tbc as conv_tbc,
     conv_transpose1d as conv_transpose1d,
     conv_transpose2d as conv_transpose2d,
     conv_transpose3d as conv_transpose3d,
@@ -96,7 +97,18 @@ from jmod._src.functional.dropout import (
     dropout3d as dropout3d,
     feature_alpha_dropout as feature_alpha_dropout,
 )
-from jmod._src.functional.fold import channel_shuffle as channel_shuffle, fold as fold, unfold as unfold
+from jmod._src.functional.fold import (
+    channel_shuffle as channel_shuffle,
+    fold as fold,
+    native_channel_shuffle as native_channel_shuffle,
+    unfold as unfold,
+)
+from jmod._src.functional.fractional_pooling import (
+    fractional_max_pool2d as fractional_max_pool2d,
+    fractional_max_pool2d_with_indices as fractional_max_pool2d_with_indices,
+    fractional_max_pool3d as fractional_max_pool3d,
+    fractional_max_pool3d_with_indices as fractional_max_pool3d_with_indices,
+)
 from jmod._src.functional.linear_cross_entropy import linear_cross_entropy as linear_cross_entropy
 from jmod._src.functional.loss import (
     binary_cross_entropy as binary_cross_entropy,
@@ -160,6 +172,7 @@ from jmod._src.functional.upsampling import (
     upsample_bilinear as upsample_bilinear,
     upsample_nearest as upsample_nearest,
 )
+from jmod._src.functional.vision import affine_grid as affine_grid, grid_sample as grid_sample
 
 # --- end layers-a ---
 

@@ -43,8 +43,6 @@ NOT_FUNCTIONAL_API = {
 # torch.nn classes and torch.nn.functional functions jmod does not provide (for the lead).
 NOT_PROVIDED = {
     # classes
-    "FractionalMaxPool2d",
-    "FractionalMaxPool3d",
     "LazyBatchNorm1d",
     "LazyBatchNorm2d",
     "LazyBatchNorm3d",
@@ -59,15 +57,6 @@ NOT_PROVIDED = {
     "LazyInstanceNorm3d",
     "LazyLinear",
     # functions
-    "affine_grid",
-    "conv_tbc",
-    "fractional_max_pool2d",
-    "fractional_max_pool2d_with_indices",
-    "fractional_max_pool3d",
-    "fractional_max_pool3d_with_indices",
-    "grid_sample",
-    "grouped_mm",
-    "native_channel_shuffle",
     "scaled_grouped_mm",
     "scaled_mm",
     # torch's in-place variants (JAX arrays are immutable)

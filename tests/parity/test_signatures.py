@@ -6,8 +6,9 @@ Classes: ``__init__``, ``forward`` and every other public method torch defines o
 class or its bases below ``torch.nn.Module`` (``reset_parameters``, ``extra_repr``,
 ``from_pretrained``, the containers' ``append``/``update``...); ``Module`` itself: all
 of ``torch.nn.Module``'s public methods. Functions: ``inspect.signature``, or for torch's
-C builtins (which have none) the signature line of torch's docstring; those lines do not
-mark keyword-only arguments, so there only names, order and defaults are compared.
+C builtins (which have none) the signature line of torch's docstring, or its ATen schema
+when the docstring has none; those do not mark keyword-only arguments, so there only
+names, order and defaults are compared.
 
 Differences that are intended are in ``ALLOWED`` with the reason.
 """
@@ -78,12 +79,28 @@ def _doc_params(name: str, fn: Any) -> list[tuple] | None:
     return out
 
 
+def _schema_params(name: str) -> list[tuple] | None:
+    """Parameters from the ATen schema, for builtins whose docstring has no signature line
+    (``conv_tbc``); torch's Python binding names the schema's ``self`` ``input``."""
+    schemas = torch._C._jit_get_schemas_for_operator(f"aten::{name}")
+    if not schemas:
+        return None
+    return [
+        (
+            "input" if a.name == "self" else a.name,
+            None,
+            a.default_value if a.has_default_value() else inspect.Parameter.empty,
+        )
+        for a in schemas[0].arguments
+    ]
+
+
 def torch_function_params(name: str) -> list[tuple] | None:
     fn = getattr(TF, name)
     try:
         params = _params(fn)
     except ValueError:  # a C builtin
-        return _doc_params(name, fn)
+        return _doc_params(name, fn) or _schema_params(name)
     if [p[1] for p in params] == [inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD]:
         return _doc_params(name, fn)  # boolean_dispatch (max_pool2d...): the docstring has the real one
     return params

@@ -3,7 +3,7 @@
 Inputs are ``(N, C, *spatial)`` (or unbatched ``(C, *spatial)``), weights
 ``(out_channels, in_channels / groups, *kernel)`` for convolutions and
 ``(in_channels, out_channels / groups, *kernel)`` for transposed convolutions, exactly
-torch's. Everything is one ``jax.lax.conv_general_dilated`` call: a transposed
+torch's. ``conv_tbc`` is the 1-d convolution in the (time, batch, channel) layout. Everything is one ``jax.lax.conv_general_dilated`` call: a transposed
 convolution is the input-dilated convolution with the kernel flipped and its two
 channel axes swapped within each group.
 """
@@ -20,7 +20,7 @@ from jax import lax
 from jmod._src.arrays import to_jax
 from jmod._src.functional._args import as_int_list, dtype_name, expand, is_int
 
-__all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"]
+__all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "conv_tbc"]
 
 _SPATIAL = {1: "H", 2: "HW", 3: "DHW"}
 
@@ -422,3 +422,62 @@ def conv_transpose3d(
         (1, 4, 6, 6, 6)
     """
     return _conv_transposend(input, weight, bias, stride, padding, output_padding, groups, dilation, 3)
+
+
+def conv_tbc(input: Any, weight: Any, bias: Any, pad: int = 0) -> jax.Array:
+    r"""1-D convolution (cross-correlation) over a ``(time, batch, channels)`` sequence.
+
+    ``out[t, b] = bias + sum_k x_pad[t + k, b] @ weight[k]``, where ``x_pad`` is the input
+    zero-padded by ``pad`` steps at both ends of the time axis (a negative ``pad`` crops).
+
+    Args:
+        input: ``(T, B, C_in)``.
+        weight: ``(kW, C_in, C_out)``.
+        bias: ``(C_out,)`` (required, as in torch).
+        pad: number of time steps to pad on each side. Default: 0.
+
+    Shape:
+        - input: :math:`(T_{in}, B, C_{in})`.
+        - Output: :math:`(T_{out}, B, C_{out})` with :math:`T_{out} = T_{in} + 2 \cdot pad - kW + 1`.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> import jmod.nn.functional as F
+        >>> x = jnp.arange(4.0).reshape(4, 1, 1)  # T=4, B=1, C=1
+        >>> F.conv_tbc(x, jnp.ones((2, 1, 1)), jnp.zeros(1), pad=1)[:, 0, 0]
+        Array([0., 1., 3., 5., 3.], dtype=float32)
+    """
+    if bias is None or isinstance(bias, (int, float)):
+        raise TypeError(f"conv_tbc(): argument 'bias' (position 3) must be Tensor, not {type(bias).__name__}")
+    if not is_int(pad):
+        raise TypeError(f"conv_tbc(): argument 'pad' (position 4) must be int, not {type(pad).__name__}")
+    x, w, b = to_jax(input), to_jax(weight), to_jax(bias)
+    pad = int(pad)
+    if x.ndim != 3:
+        raise RuntimeError("Input must have 3 dims: time, batch, in_channel")
+    if w.ndim != 3:
+        raise RuntimeError("Weight tensor must have 3 dims: kernel_width, in_channels, out_channels.")
+    if b.ndim != 1:
+        raise RuntimeError("Bias must be 1-D")
+    if x.shape[2] != w.shape[1]:
+        raise RuntimeError("Input dim 2 (input channels) is not == dim 1 in the weight tensor")
+    if w.shape[2] != b.shape[0]:
+        raise RuntimeError("Bias size must equal dim 2 in the weight tensor (output channels).")
+    olen = x.shape[0] - w.shape[0] + 1 + 2 * pad
+    out_shape = (olen, x.shape[1], w.shape[2])
+    if olen < 0:
+        raise RuntimeError(f"Trying to create tensor with negative dimension {olen}: {list(out_shape)}")
+    if x.dtype != w.dtype:
+        raise RuntimeError(
+            f"self and mat2 must have the same dtype, but got {dtype_name(x.dtype)} and {dtype_name(w.dtype)}"
+        )
+    if olen == 0 or w.shape[0] == 0:
+        # nothing to convolve: the bias alone (torch copies it into the output first)
+        return jnp.broadcast_to(b.astype(x.dtype), out_shape)
+    return _conv_tbc_core(x, w, b, pad)
+
+
+@functools.partial(jax.jit, static_argnums=(3,))
+def _conv_tbc_core(x: jax.Array, w: jax.Array, b: jax.Array, pad: int) -> jax.Array:
+    out = lax.conv_general_dilated(x, w, (1,), [(pad, pad)], dimension_numbers=("HNC", "HIO", "HNC"))
+    return out + b.astype(out.dtype)

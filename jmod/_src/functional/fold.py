@@ -18,7 +18,7 @@ from jax import lax
 from jmod._src.arrays import to_jax
 from jmod._src.functional._args import as_int_list
 
-__all__ = ["unfold", "fold", "channel_shuffle"]
+__all__ = ["unfold", "fold", "channel_shuffle", "native_channel_shuffle"]
 
 
 def _pair_arg(value: Any, name: str, fn: str, pos: int) -> tuple[int, int]:
@@ -207,3 +207,22 @@ def channel_shuffle(input: Any, groups: int) -> jax.Array:
     shape = x.shape
     y = x.reshape((shape[0], groups, c // groups) + shape[2:])
     return jnp.swapaxes(y, 1, 2).reshape(shape)
+
+
+def native_channel_shuffle(input: Any, groups: int) -> jax.Array:
+    r"""torch's kernel-level :func:`channel_shuffle` (same result and errors).
+
+    Args:
+        input: ``(N, C, *)`` with at least 3 dimensions.
+        groups: number of groups; must divide ``C``.
+
+    Returns:
+        An array of the same shape.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> import jmod.nn.functional as F
+        >>> F.native_channel_shuffle(jnp.arange(6.0).reshape(1, 6, 1), 3)[0, :, 0]
+        Array([0., 2., 4., 1., 3., 5.], dtype=float32)
+    """
+    return channel_shuffle(input, groups)

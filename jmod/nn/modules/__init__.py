@@ -159,6 +159,8 @@ from jmod.nn.modules.pooling import (
     AvgPool1d as AvgPool1d,
     AvgPool2d as AvgPool2d,
     AvgPool3d as AvgPool3d,
+    FractionalMaxPool2d as FractionalMaxPool2d,
+    FractionalMaxPool3d as FractionalMaxPool3d,
     LPPool1d as LPPool1d,
     LPPool2d as LPPool2d,
     LPPool3d as LPPool3d,

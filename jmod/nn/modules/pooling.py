@@ -2,14 +2,15 @@
 
 The layers store their arguments exactly as torch does (``MaxPool2d(3).kernel_size``
 is ``3``, ``AvgPool1d(3).kernel_size`` is ``(3,)``) and call the functionals of
-:mod:`jmod.nn.functional`. ``FractionalMaxPool2d/3d`` are not provided.
+:mod:`jmod.nn.functional`. ``FractionalMaxPool2d/3d`` draw their window positions from
+jmod's generator unless given ``_random_samples``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from jmod._src.functional import pooling as F
+from jmod._src.functional import fractional_pooling as FF, pooling as F
 from jmod.nn.modules.module import Module
 from jmod.nn.modules.utils import _pair, _single, _triple
 
@@ -32,6 +33,8 @@ __all__ = [
     "AdaptiveAvgPool1d",
     "AdaptiveAvgPool2d",
     "AdaptiveAvgPool3d",
+    "FractionalMaxPool2d",
+    "FractionalMaxPool3d",
 ]
 
 
@@ -878,3 +881,156 @@ class AdaptiveAvgPool3d(_AdaptiveAvgPoolNd):
 
     def forward(self, input: Any) -> Any:
         return F.adaptive_avg_pool3d(input, self.output_size)
+
+
+class FractionalMaxPool2d(Module):
+    r"""Apply a 2-D fractional max pooling (Graham, 2014) over an input of several planes.
+
+    Max pooling over ``kH x kW`` windows placed with a pseudo-random stride chosen so
+    that the output has the target size; each ``(batch, channel)`` plane draws its own
+    window positions on every call (from jmod's generator, so ``jmod.manual_seed``
+    makes them reproducible and compiled models draw fresh ones each step), unless
+    ``_random_samples`` fixes them. Exactly one of ``output_size`` and ``output_ratio``
+    must be given.
+
+    Args:
+        kernel_size: the size of the window to take a max over, ``k`` or ``(kH, kW)``.
+        output_size: the target output size ``oH`` or ``(oH, oW)``; needs
+            :math:`kH + oH - 1 \le H_{in}` and :math:`kW + oW - 1 \le W_{in}`.
+        output_ratio: the output size as a ratio of the input size, a number or a
+            pair in ``(0, 1)``.
+        return_indices: if ``True``, also return the indices of the maxima (into the
+            flattened ``H*W`` plane), useful for :class:`MaxUnpool2d`.
+        _random_samples: optional ``(N, C, 2)`` samples in ``[0, 1)`` (the input's
+            dtype) that fix the window positions; registered as a buffer, as in torch.
+
+    Shape:
+        - Input: :math:`(N, C, H_{in}, W_{in})` or :math:`(C, H_{in}, W_{in})`.
+        - Output: :math:`(N, C, H_{out}, W_{out})` or :math:`(C, H_{out}, W_{out})`, where
+          :math:`(H_{out}, W_{out})=\text{output\_size}` or
+          :math:`(H_{out}, W_{out})=\lfloor\text{output\_ratio} \times (H_{in}, W_{in})\rfloor`.
+
+    Attributes:
+        kernel_size, output_size, output_ratio: as pairs (``None`` when not given).
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> import jmod
+        >>> from jmod import nn
+        >>> _ = jmod.manual_seed(0)
+        >>> m = nn.FractionalMaxPool2d(3, output_ratio=(0.5, 0.5))
+        >>> m(jnp.ones((20, 16, 50, 32))).shape
+        (20, 16, 25, 16)
+        >>> m.output_ratio
+        (0.5, 0.5)
+    """
+
+    __constants__ = ["kernel_size", "return_indices", "output_size", "output_ratio"]
+    return_indices: bool
+
+    def __init__(
+        self,
+        kernel_size: Any,
+        output_size: Any = None,
+        output_ratio: Any = None,
+        return_indices: bool = False,
+        _random_samples: Any = None,
+    ) -> None:
+        super().__init__()
+        self.kernel_size = _pair(kernel_size)
+        self.return_indices = return_indices
+        self.register_buffer("_random_samples", _random_samples)
+        self.output_size = _pair(output_size) if output_size is not None else None
+        self.output_ratio = _pair(output_ratio) if output_ratio is not None else None
+        if output_size is None and output_ratio is None:
+            raise ValueError("FractionalMaxPool2d requires specifying either an output size, or a pooling ratio")
+        if output_size is not None and output_ratio is not None:
+            raise ValueError("only one of output_size and output_ratio may be specified")
+        if self.output_ratio is not None:
+            if not (0 < self.output_ratio[0] < 1 and 0 < self.output_ratio[1] < 1):
+                raise ValueError(f"output_ratio must be between 0 and 1 (got {output_ratio})")
+
+    def forward(self, input: Any) -> Any:
+        return FF.fractional_max_pool2d(
+            input,
+            self.kernel_size,
+            self.output_size,
+            self.output_ratio,
+            self.return_indices,
+            _random_samples=self._random_samples,
+        )
+
+
+class FractionalMaxPool3d(Module):
+    r"""Apply a 3-D fractional max pooling (Graham, 2014) over an input of several planes.
+
+    As :class:`FractionalMaxPool2d`, over ``kT x kH x kW`` windows.
+
+    Args:
+        kernel_size: the size of the window to take a max over, ``k`` or
+            ``(kT, kH, kW)``; must be greater than 0.
+        output_size: the target output size ``o`` or ``(oT, oH, oW)``; needs
+            :math:`k + o - 1 <` the input size along each dimension.
+        output_ratio: the output size as a ratio of the input size, a number or a
+            triple in ``(0, 1)``.
+        return_indices: if ``True``, also return the indices of the maxima (into the
+            flattened ``T*H*W`` volume), useful for :class:`MaxUnpool3d`.
+        _random_samples: optional ``(N, C, 3)`` samples in ``[0, 1)`` that fix the
+            window positions; registered as a buffer, as in torch.
+
+    Shape:
+        - Input: :math:`(N, C, T_{in}, H_{in}, W_{in})` or :math:`(C, T_{in}, H_{in}, W_{in})`.
+        - Output: :math:`(N, C, T_{out}, H_{out}, W_{out})` or :math:`(C, T_{out}, H_{out}, W_{out})`, where
+          :math:`(T_{out}, H_{out}, W_{out})=\text{output\_size}` or
+          :math:`\lfloor\text{output\_ratio} \times (T_{in}, H_{in}, W_{in})\rfloor`.
+
+    Attributes:
+        kernel_size, output_size, output_ratio: as triples (``None`` when not given).
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from jmod import nn
+        >>> m = nn.FractionalMaxPool3d(3, output_size=(13, 12, 11), return_indices=True)
+        >>> out, idx = m(jnp.ones((2, 4, 20, 16, 14)))
+        >>> out.shape, idx.shape
+        ((2, 4, 13, 12, 11), (2, 4, 13, 12, 11))
+    """
+
+    __constants__ = ["kernel_size", "return_indices", "output_size", "output_ratio"]
+    return_indices: bool
+
+    def __init__(
+        self,
+        kernel_size: Any,
+        output_size: Any = None,
+        output_ratio: Any = None,
+        return_indices: bool = False,
+        _random_samples: Any = None,
+    ) -> None:
+        super().__init__()
+        if (isinstance(kernel_size, int) and kernel_size <= 0) or (
+            isinstance(kernel_size, (tuple, list)) and not all(k > 0 for k in kernel_size)
+        ):
+            raise ValueError(f"kernel_size must be greater than 0, but got {kernel_size}")
+        self.kernel_size = _triple(kernel_size)
+        self.return_indices = return_indices
+        self.register_buffer("_random_samples", _random_samples)
+        self.output_size = _triple(output_size) if output_size is not None else None
+        self.output_ratio = _triple(output_ratio) if output_ratio is not None else None
+        if output_size is None and output_ratio is None:
+            raise ValueError("FractionalMaxPool3d requires specifying either an output size, or a pooling ratio")
+        if output_size is not None and output_ratio is not None:
+            raise ValueError("only one of output_size and output_ratio may be specified")
+        if self.output_ratio is not None:
+            if not (0 < self.output_ratio[0] < 1 and 0 < self.output_ratio[1] < 1 and 0 < self.output_ratio[2] < 1):
+                raise ValueError(f"output_ratio must be between 0 and 1 (got {output_ratio})")
+
+    def forward(self, input: Any) -> Any:
+        return FF.fractional_max_pool3d(
+            input,
+            self.kernel_size,
+            self.output_size,
+            self.output_ratio,
+            self.return_indices,
+            _random_samples=self._random_samples,
+        )

@@ -353,6 +353,10 @@ class UninitializedTensorMixin:
     def device(self) -> Any:
         return getattr(self.data, "device", None)
 
+    @property
+    def sharding(self) -> Any:
+        return self.data.sharding
+
     def share_memory_(self) -> Any:
         raise RuntimeError(
             "Can't share memory on an uninitialized parameter or buffer. "

@@ -18,6 +18,7 @@ from typing import Any
 import jax
 
 from jmod._src.scope import Scope, apply_effects, is_participant, write_new
+from jmod.nn.parameter import is_lazy
 
 __all__ = ["grad", "value_and_grad"]
 
@@ -122,10 +123,17 @@ def value_and_grad(
                     f"arguments to be passed by the caller, but got only {len(args)} positional arguments."
                 )
         described = [_diff_value(args[i]) for i in argnums_t]
-        diff_vals = [d[0] for d in described]
         slots_per_arg = [_slot_list(d[1]) for d in described]
         participants = [x for x in jax.tree_util.tree_leaves((args, kwargs), is_leaf=is_participant) if is_participant(x)]
         participants = list(dict.fromkeys(participants + [default_generator]))
+        if any(is_lazy(s) for slots in slots_per_arg for s in slots):
+            # Lazy modules not initialized yet: their parameters get their shapes in the
+            # call. Run it once to initialize them (a dry run, as torch's docs ask for),
+            # then differentiate with respect to the real parameters.
+            _dry_run(fn, args, kwargs, participants)
+            described = [_diff_value(args[i]) for i in argnums_t]
+            slots_per_arg = [_slot_list(d[1]) for d in described]
+        diff_vals = [d[0] for d in described]
         scope = Scope(participants)
         loc_index = {(id(c), k): i for i, (c, k) in enumerate(scope.locs)}
         # Locations that receive the differentiated values, per argument.
@@ -179,6 +187,22 @@ def value_and_grad(
         return ((loss, aux) if has_aux else loss), grads
 
     return wrapper
+
+
+def _dry_run(fn: Callable, args: tuple, kwargs: dict, participants: list) -> None:
+    """Call ``fn`` to initialize lazy modules, keeping only what their initialization
+    made (parameters, buffers, the random key after the draws): every other state
+    change of the call is undone, so the differentiated call that follows makes them."""
+    from jmod.nn.modules.lazy import apply_recorded, recording
+
+    scope = Scope(participants)
+    with recording() as log:
+        scope.enter()
+        try:
+            fn(*args, **kwargs)
+        finally:
+            scope.restore()
+            apply_recorded(log)
 
 
 def grad(fn: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False, **jax_kwargs: Any) -> Callable:

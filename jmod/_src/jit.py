@@ -164,7 +164,11 @@ def describe(participants: list[Any], modules: list[Any], keep: list) -> tuple:
                 si = slots.setdefault(id(s), len(slots))
                 params.append((k, si, s.requires_grad, s.data.shape, s.data.dtype))
         buffers = tuple(
-            (k, None) if b is None else (k, b.shape, b.dtype, k in m._non_persistent_buffers_set)
+            (k, None)
+            if b is None
+            else (k, type(b), b.dtype, k in m._non_persistent_buffers_set)
+            if not isinstance(b, jax.Array)  # an uninitialized (lazy) buffer
+            else (k, b.shape, b.dtype, k in m._non_persistent_buffers_set)
             for k, b in m._buffers.items()
         )
         children = tuple((k, None if c is None else index[id(c)]) for k, c in m._modules.items())

@@ -205,7 +205,7 @@ class Scope:
                     new_paths.append((pi, mpath, "param", name))
                     new_vals.append(slot.data)
             for name, buf in m._buffers.items():
-                if buf is not None and (id(m._buffers), name) not in known:
+                if buf is not None and (id(m._buffers), name) not in known and is_jax_array(buf):
                     new_paths.append((pi, mpath, "buffer", name))
                     new_vals.append(buf)
             d = m.__dict__
@@ -250,9 +250,14 @@ class Scope:
                 else:
                     del d[name]
             if any(is_tracer(v) for v in m._buffers.values()) or m._buffers.keys() != bufs.keys():
-                for name in [n for n, v in m._buffers.items() if is_tracer(v) and n not in bufs]:
-                    del m._buffers[name]
-                    m._non_persistent_buffers_set.discard(name)
+                for name in [n for n, v in m._buffers.items() if is_tracer(v)]:
+                    if name in bufs:
+                        # a traced value where there was no array (a lazy buffer
+                        # materialized in the trace, a None buffer): put the old one back
+                        m._buffers[name] = bufs[name]
+                    else:
+                        del m._buffers[name]
+                        m._non_persistent_buffers_set.discard(name)
             for name in [n for n, s in m._parameters.items() if s is not None and n not in params and is_tracer(s.data)]:
                 del m._parameters[name]
         for (c, k), v in zip(self.locs, self.orig):

@@ -68,7 +68,7 @@ def named_buffer_locations(module: Any) -> Iterator[tuple[str, Any, str, bool]]:
     """``(dotted_name, buffers_dict, key, persistent)`` for every non-None buffer."""
     for prefix, m in module.named_modules():
         for name, buf in m._buffers.items():
-            if buf is not None:
+            if buf is not None and is_jax_array(buf):
                 full = prefix + ("." if prefix else "") + name
                 yield full, m._buffers, name, name not in m._non_persistent_buffers_set
 
@@ -144,7 +144,7 @@ def module_locations(modules: Iterable[Any]) -> list[Location]:
                 locs.append((slot.__dict__, "data"))
         bufs = m._buffers
         for k, v in bufs.items():
-            if v is not None:
+            if v is not None and is_jax_array(v):  # not an uninitialized (lazy) buffer
                 locs.append((bufs, k))
         d = m.__dict__
         for k, v in d.items():

@@ -61,19 +61,42 @@ def _host_rng(generator: Generator | None) -> np.random.Generator | None:
     return np.random.default_rng(np.asarray(jax.random.key_data(key)).astype(np.uint64).tolist())
 
 
+# Set while a lazy module materializes its parameters (jmod/nn/modules/lazy.py): a draw
+# whose key is traced (the first call ran inside jmod.jit) then still runs NumPy on the
+# host, through a callback, so the values are the ones an eager first call would draw.
+_HOST_DRAWS_IN_TRACE = [0]
+
+
+def _host_draw(key: jax.Array, shape: tuple, dt: Any, draw: Any) -> jax.Array:
+    """``draw(numpy_rng)`` seeded from a traced ``key`` exactly as ``_host_rng`` seeds it."""
+    out_dtype = np.dtype(dt)
+
+    def host(key_data: Any) -> Any:
+        rng = np.random.default_rng(np.asarray(key_data).astype(np.uint64).tolist())
+        return np.asarray(draw(rng)).astype(out_dtype)
+
+    return jax.pure_callback(host, jax.ShapeDtypeStruct(shape, out_dtype), jax.random.key_data(key))
+
+
 def _draw_uniform(tensor: Any, a: float, b: float, generator: Generator | None) -> jax.Array:
     shape, dt = jnp.shape(tensor), _dtype(tensor)
-    rng = _host_rng(generator)
-    if rng is None:
+    key = next_key(generator)
+    if is_tracer(key):
+        if _HOST_DRAWS_IN_TRACE[0]:
+            return _host_draw(key, shape, dt, lambda rng: rng.uniform(a, b, shape))
         return jax.random.uniform(next_key(generator), shape, dt, minval=a, maxval=b)
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).astype(np.uint64).tolist())
     return jax.device_put(rng.uniform(a, b, shape).astype(np.dtype(dt)))
 
 
 def _draw_normal(tensor: Any, mean: float, std: float, generator: Generator | None) -> jax.Array:
     shape, dt = jnp.shape(tensor), _dtype(tensor)
-    rng = _host_rng(generator)
-    if rng is None:
+    key = next_key(generator)
+    if is_tracer(key):
+        if _HOST_DRAWS_IN_TRACE[0]:
+            return _host_draw(key, shape, dt, lambda rng: rng.normal(mean, std, shape))
         return (mean + std * jax.random.normal(next_key(generator), shape, dt)).astype(dt)
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).astype(np.uint64).tolist())
     return jax.device_put(rng.normal(mean, std, shape).astype(np.dtype(dt)))
 
 

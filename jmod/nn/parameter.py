@@ -29,7 +29,16 @@ import jax
 from jmod._src import structure
 from jmod._src.arrays import to_jax
 
-__all__ = ["Parameter", "Buffer", "owner_of", "requires_grad", "is_parameter"]
+__all__ = [
+    "Parameter",
+    "Buffer",
+    "UninitializedParameter",
+    "UninitializedBuffer",
+    "is_lazy",
+    "owner_of",
+    "requires_grad",
+    "is_parameter",
+]
 
 # id(array) -> weakref(Parameter) for arrays handed out by a module read. An entry is
 # trusted only while the slot is alive and still holds that very array, so stale
@@ -285,3 +294,250 @@ def requires_grad(array: Any) -> bool:
         return array.requires_grad
     slot = owner_of(array)
     return slot is not None and slot.requires_grad
+
+
+# --------------------------------------------------------------------------- lazy state
+_SHAPE_ERROR = (
+    "Can't access the shape of an uninitialized parameter or buffer. "
+    "This error usually happens in `load_state_dict` when trying to load "
+    "an uninitialized parameter into an initialized one. "
+    "Call `forward` to initialize the parameters before accessing their attributes."
+)
+
+
+def _use_error(cls: type, what: str) -> ValueError:
+    return ValueError(
+        f"Attempted to use an uninitialized parameter in {what}. "
+        "This error happens when you are using a `LazyModule` or "
+        f"explicitly manipulating `torch.nn.parameter.{cls.__name__}` "
+        "objects. When using LazyModules Call `forward` with a dummy batch "
+        "to initialize the parameters before calling torch functions"
+    )
+
+
+class UninitializedTensorMixin:
+    """What ``UninitializedParameter`` and ``UninitializedBuffer`` share (torch's mixin).
+
+    The object holds no values: ``data`` is an empty array that only carries the dtype
+    and placement the materialized array will get. ``shape`` and any use in a
+    computation raise torch's errors; ``materialize(shape)`` turns it into a real
+    parameter or buffer.
+    """
+
+    data: jax.Array
+    cls_to_become: type | None = None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        raise RuntimeError(_SHAPE_ERROR)
+
+    @property
+    def ndim(self) -> int:
+        raise RuntimeError(_SHAPE_ERROR)
+
+    @property
+    def size(self) -> Any:
+        raise RuntimeError(_SHAPE_ERROR)
+
+    def numel(self) -> int:
+        raise RuntimeError(_SHAPE_ERROR)
+
+    def __len__(self) -> int:
+        raise RuntimeError(_SHAPE_ERROR)
+
+    @property
+    def dtype(self) -> Any:
+        return self.data.dtype
+
+    @property
+    def device(self) -> Any:
+        return getattr(self.data, "device", None)
+
+    @property
+    def sharding(self) -> Any:
+        return self.data.sharding
+
+    def share_memory_(self) -> Any:
+        raise RuntimeError(
+            "Can't share memory on an uninitialized parameter or buffer. "
+            "Call `forward` to initialize the parameters before calling "
+            "`module.share_memory()`."
+        )
+
+    def __jax_array__(self) -> Any:
+        raise _use_error(type(self), "a JAX operation")
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
+        raise _use_error(type(self), "a NumPy conversion")
+
+    def __getattr__(self, name: str) -> Any:
+        # torch allows only a few Tensor methods on an uninitialized tensor; array
+        # methods (``.T``, ``.sum()``...) raise its error.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise _use_error(type(self), f"'{name}'")
+
+    def __repr__(self) -> str:
+        return f"<{self.__class__.__name__}>"
+
+    def _empty_like_target(self, shape: Any, device: Any, dtype: Any) -> jax.Array:
+        from jmod._src import devices
+        from jmod._src.arrays import host_zeros, is_tracer
+
+        old = self.data
+        dtype = old.dtype if dtype is None else devices.as_dtype(dtype)
+        new = host_zeros(tuple(int(s) for s in shape), dtype)
+        if device is not None:
+            new = devices.place(new, devices.resolve_device(device))
+        elif not is_tracer(old) and getattr(old, "committed", False):
+            new = jax.device_put(new, old.sharding)
+        return new
+
+
+def _arith_error(self: Any, *args: Any) -> Any:
+    raise _use_error(type(self), "an arithmetic operation")
+
+
+for _op in (
+    "add", "radd", "sub", "rsub", "mul", "rmul", "truediv", "rtruediv", "matmul", "rmatmul",
+    "pow", "rpow", "neg", "pos", "abs", "getitem", "floordiv", "rfloordiv", "mod", "lt", "le", "gt", "ge",
+):  # fmt: skip
+    setattr(UninitializedTensorMixin, f"__{_op}__", _arith_error)
+del _op
+
+
+class UninitializedParameter(UninitializedTensorMixin, Parameter):
+    """A parameter whose shape is not known yet (torch's ``nn.UninitializedParameter``).
+
+    Lazy modules (``nn.LazyLinear``...) hold these until their first forward infers
+    the shapes; reading ``module.weight`` before that returns this object, and using it
+    raises torch's errors. ``materialize(shape)`` gives it a value (zeros; the lazy
+    module then runs ``reset_parameters``) and turns it into a plain ``Parameter``:
+    the same slot, so modules and ties holding it see the new array.
+
+    Args:
+        requires_grad: as for ``Parameter``.
+        device: where the materialized array goes (default: the default device).
+        dtype: the materialized array's dtype (default float32).
+
+    Examples:
+        >>> from jmod import nn
+        >>> p = nn.UninitializedParameter()
+        >>> p
+        <UninitializedParameter>
+        >>> p.materialize((2, 3))
+        >>> type(p).__name__, p.shape
+        ('Parameter', (2, 3))
+    """
+
+    cls_to_become = Parameter
+
+    def __init__(self, requires_grad: bool = True, device: Any = None, dtype: Any = None) -> None:
+        from jmod._src import devices
+        from jmod._src.arrays import host_zeros
+
+        data = host_zeros((0,), jax.numpy.float32 if dtype is None else devices.as_dtype(dtype))
+        if device is not None:
+            data = devices.place(data, devices.resolve_device(device))
+        super().__init__(data, requires_grad)
+
+    def _note_read(self) -> Any:
+        # torch's module.weight is the UninitializedParameter itself.
+        return self
+
+    def materialize(self, shape: Any, device: Any = None, dtype: Any = None) -> None:
+        """Give the parameter an array of ``shape`` (zeros) and make it a ``Parameter``.
+
+        Args:
+            shape: the shape of the materialized array.
+            device: where to put it (default: where the placeholder is).
+            dtype: its dtype (default: the placeholder's dtype).
+        """
+        self.data = self._empty_like_target(shape, device, dtype)
+        self.__class__ = self.cls_to_become
+        structure.bump()
+
+    def __repr__(self) -> str:
+        return f"<{self.__class__.__name__}>"
+
+    def __deepcopy__(self, memo: dict) -> UninitializedParameter:
+        if id(self) in memo:
+            return memo[id(self)]
+        result = type(self)(self.requires_grad, None, self.data.dtype)
+        memo[id(self)] = result
+        return result
+
+    def __reduce_ex__(self, protocol: int):
+        return (type(self), (self.requires_grad, None, self.data.dtype))
+
+
+class UninitializedBuffer(UninitializedTensorMixin):
+    """A buffer whose shape is not known yet (torch's ``nn.UninitializedBuffer``).
+
+    Registered as a module's buffer (``self.running_mean = UninitializedBuffer()``), it
+    stands in that module's ``_buffers`` until ``materialize(shape)`` replaces it, in
+    every module that registered it, with an array of zeros (the lazy module then runs
+    ``reset_parameters``). ``state_dict()`` lists it as the object itself, as torch does.
+
+    Args:
+        requires_grad: kept for torch's signature (buffers take no gradient).
+        device: where the materialized array goes.
+        dtype: the materialized array's dtype (default float32).
+        persistent: whether the buffer is part of ``state_dict()``.
+    """
+
+    cls_to_become = None  # a plain array
+
+    def __init__(
+        self, requires_grad: bool = False, device: Any = None, dtype: Any = None, persistent: bool = True
+    ) -> None:
+        from jmod._src import devices
+        from jmod._src.arrays import host_zeros
+
+        data = host_zeros((0,), jax.numpy.float32 if dtype is None else devices.as_dtype(dtype))
+        if device is not None:
+            data = devices.place(data, devices.resolve_device(device))
+        self.__dict__["data"] = data
+        self.__dict__["requires_grad"] = requires_grad
+        self.__dict__["persistent"] = persistent
+        self.__dict__["_is_buffer"] = True
+        # (weakref(module), name) for each module holding this in its _buffers.
+        self.__dict__["_owners"] = []
+
+    def _link(self, module: Any, name: str) -> None:
+        self._owners[:] = [(r, n) for r, n in self._owners if r() is not None and not (r() is module and n == name)]
+        self._owners.append((weakref.ref(module), name))
+
+    def materialize(self, shape: Any, device: Any = None, dtype: Any = None) -> None:
+        """Replace this placeholder, in the modules holding it, with zeros of ``shape``.
+
+        Args:
+            shape: the shape of the materialized array.
+            device: where to put it (default: where the placeholder is).
+            dtype: its dtype (default: the placeholder's dtype).
+        """
+        new = self._empty_like_target(shape, device, dtype)
+        for ref, name in self._owners:
+            module = ref()
+            if module is not None and module.__dict__.get("_buffers", {}).get(name) is self:
+                module._buffers[name] = new
+        self.__dict__["_materialized"] = new
+        structure.bump()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self.__dict__[name] = value
+
+    def __deepcopy__(self, memo: dict) -> UninitializedBuffer:
+        if id(self) in memo:
+            return memo[id(self)]
+        result = type(self)(self.requires_grad, None, self.data.dtype, self.persistent)
+        memo[id(self)] = result
+        return result
+
+    def __reduce_ex__(self, protocol: int):
+        return (type(self), (self.requires_grad, None, self.data.dtype, self.persistent))
+
+
+def is_lazy(param: Any) -> bool:
+    """Whether ``param`` is an ``UninitializedParameter`` or ``UninitializedBuffer``."""
+    return isinstance(param, UninitializedTensorMixin)

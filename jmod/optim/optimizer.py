@@ -66,6 +66,7 @@ def _collect_slots(params: Any) -> tuple[list[Parameter], list[str | None]]:
     """
     if _is_module(params):
         pairs = list(params.named_parameter_slots())
+        _check_initialized([s for _, s in pairs])
         return [s for _, s in pairs], [n for n, _ in pairs]
     if isinstance(params, (jax.Array, Parameter)):
         raise TypeError(
@@ -87,7 +88,21 @@ def _collect_slots(params: Any) -> tuple[list[Parameter], list[str | None]]:
             )
         slots.append(slot)
         names.append(name if name is not None else slot._last_name)
+    _check_initialized(slots)
     return slots, names
+
+
+def _check_initialized(slots: list[Parameter]) -> None:
+    """Refuse a lazy module's parameters before its first call: optax builds the
+    optimizer state from the parameters' shapes, which are not known yet."""
+    from jmod.nn.parameter import is_lazy
+
+    if any(is_lazy(s) for s in slots):
+        raise ValueError(
+            "optimizer got an uninitialized parameter (nn.UninitializedParameter) of a lazy module "
+            "(nn.LazyLinear, nn.LazyConv2d, ...): its shape is inferred at the module's first call. Run one "
+            "forward pass with an example input first (a dry run), then build the optimizer."
+        )
 
 
 class Optimizer:

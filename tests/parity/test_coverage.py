@@ -43,19 +43,6 @@ NOT_FUNCTIONAL_API = {
 # torch.nn classes and torch.nn.functional functions jmod does not provide (for the lead).
 NOT_PROVIDED = {
     # classes
-    "LazyBatchNorm1d",
-    "LazyBatchNorm2d",
-    "LazyBatchNorm3d",
-    "LazyConv1d",
-    "LazyConv2d",
-    "LazyConv3d",
-    "LazyConvTranspose1d",
-    "LazyConvTranspose2d",
-    "LazyConvTranspose3d",
-    "LazyInstanceNorm1d",
-    "LazyInstanceNorm2d",
-    "LazyInstanceNorm3d",
-    "LazyLinear",
     # functions
     "scaled_grouped_mm",
     "scaled_mm",

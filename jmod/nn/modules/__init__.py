@@ -12,6 +12,31 @@ from jmod.nn.modules.linear import Bilinear as Bilinear, Identity as Identity, L
 from jmod.nn.modules.module import Module as Module
 
 # isort: split
+# lazy modules (jmod/nn/modules/lazy.py; the classes live with their eager layers)
+from jmod.nn.modules.batchnorm import (
+    LazyBatchNorm1d as LazyBatchNorm1d,
+    LazyBatchNorm2d as LazyBatchNorm2d,
+    LazyBatchNorm3d as LazyBatchNorm3d,
+)
+from jmod.nn.modules.conv import (
+    LazyConv1d as LazyConv1d,
+    LazyConv2d as LazyConv2d,
+    LazyConv3d as LazyConv3d,
+    LazyConvTranspose1d as LazyConvTranspose1d,
+    LazyConvTranspose2d as LazyConvTranspose2d,
+    LazyConvTranspose3d as LazyConvTranspose3d,
+)
+from jmod.nn.modules.instancenorm import (
+    LazyInstanceNorm1d as LazyInstanceNorm1d,
+    LazyInstanceNorm2d as LazyInstanceNorm2d,
+    LazyInstanceNorm3d as LazyInstanceNorm3d,
+)
+from jmod.nn.modules.lazy import LazyModuleMixin as LazyModuleMixin
+from jmod.nn.modules.linear import LazyLinear as LazyLinear
+
+# end lazy modules
+
+# isort: split
 # layers-c: normalization (batch, instance, layer, group, RMS, local response) and recurrent layers.
 from jmod.nn.modules.batchnorm import (
     BatchNorm1d as BatchNorm1d,

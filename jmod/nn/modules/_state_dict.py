@@ -22,7 +22,7 @@ import jax
 
 from jmod._src import structure
 from jmod._src.arrays import is_array_like, is_tracer, to_jax
-from jmod.nn.parameter import Parameter
+from jmod.nn.parameter import _SHAPE_ERROR, Parameter, is_lazy
 
 if TYPE_CHECKING:
     from jmod.nn.modules.module import Module
@@ -60,7 +60,7 @@ def _snapshot(root: Module) -> list[tuple]:
     out = []
     for module in root.modules(remove_duplicate=True):
         params = dict(module._parameters)
-        values = {name: slot.data for name, slot in params.items() if slot is not None}
+        values = {name: (slot.data, type(slot)) for name, slot in params.items() if slot is not None}
         out.append((module, params, values, dict(module._buffers), set(module._non_persistent_buffers_set)))
     return out
 
@@ -72,8 +72,10 @@ def _restore(snapshot: list[tuple], extra_undo: list[tuple]) -> None:
     for module, params, values, buffers, non_persistent in snapshot:
         module._parameters.clear()
         module._parameters.update(params)
-        for name, value in values.items():
+        for name, (value, cls) in values.items():
             params[name].data = value
+            if type(params[name]) is not cls:  # a lazy load hook materialized it
+                params[name].__class__ = cls
         module._buffers.clear()
         module._buffers.update(buffers)
         module._non_persistent_buffers_set.clear()
@@ -245,6 +247,8 @@ class StateDictMixin:
         local_state = {
             k: v for k, v in itertools.chain(local_params.items(), persistent_buffers.items()) if v is not None
         }
+        # Uninitialized (lazy) parameters and buffers a load pre-hook did not materialize.
+        lazy_names = {k for k, v in itertools.chain(self._parameters.items(), persistent_buffers.items()) if is_lazy(v)}
         assign = local_metadata.get("assign_to_params_buffers", False)
         extra_undo = _EXTRA_STATE_UNDO.get()
 
@@ -252,6 +256,11 @@ class StateDictMixin:
             key = prefix + name
             if key in state_dict:
                 input_param = state_dict[key]
+                if _is_uninitialized(input_param):
+                    if name in lazy_names:
+                        continue  # uninitialized into uninitialized: nothing to copy
+                    # torch reads the shape of the uninitialized input, which raises
+                    raise RuntimeError(_SHAPE_ERROR)
                 given_slot = input_param if isinstance(input_param, Parameter) else None
                 if given_slot is not None:  # from state_dict(keep_vars=True)
                     input_param = given_slot.data
@@ -269,6 +278,15 @@ class StateDictMixin:
                     error_msgs.append(f'While copying the parameter named "{key}", an exception occurred : {ex.args}.')
                     continue
                 # Backward compatibility: loading 1-dim tensor from 0.3.* to version 0.4+
+                if name in lazy_names:
+                    # torch copies into the empty placeholder, which fails
+                    error_msgs.append(
+                        f'While copying the parameter named "{key}", whose dimensions in the model are '
+                        f"torch.Size([0]) and whose dimensions in the checkpoint are {_torch_size(new.shape)}, an "
+                        f"exception occurred : ('The size of tensor a (0) must match the size of tensor b "
+                        f"({new.shape[-1] if new.ndim else 1}) at non-singleton dimension {max(new.ndim - 1, 0)}',)."
+                    )
+                    continue
                 if len(param.shape) == 0 and len(new.shape) == 1 and new.shape[0] == 1:
                     new = new[0]
                 if new.shape != param.shape:
@@ -387,6 +405,13 @@ class StateDictMixin:
         finally:
             _EXTRA_STATE_UNDO.reset(token)
         return _IncompatibleKeys(missing_keys, unexpected_keys)
+
+
+def _is_uninitialized(x: Any) -> bool:
+    """An uninitialized (lazy) parameter or buffer, jmod's or torch's."""
+    return is_lazy(x) or (
+        type(x).__name__ in ("UninitializedParameter", "UninitializedBuffer") and type(x).__module__.startswith("torch")
+    )
 
 
 def _torch_size(shape: tuple[int, ...]) -> str:

@@ -18,10 +18,19 @@ from jmod._src import devices
 from jmod._src.arrays import host_empty, host_ones, host_zeros, long_dtype
 from jmod._src.functional import normalization as F
 from jmod.nn import init
+from jmod.nn.modules.lazy import LazyModuleMixin
 from jmod.nn.modules.module import Module
-from jmod.nn.parameter import Parameter
+from jmod.nn.parameter import Parameter, UninitializedBuffer, UninitializedParameter
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm"]
+__all__ = [
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "BatchNorm3d",
+    "SyncBatchNorm",
+    "LazyBatchNorm1d",
+    "LazyBatchNorm2d",
+    "LazyBatchNorm3d",
+]
 
 
 def _factory_dtype(dtype: Any) -> Any:
@@ -468,3 +477,147 @@ class SyncBatchNorm(_BatchNorm):
             module_output.add_module(name, cls.convert_sync_batchnorm(child, process_group))
         del module
         return module_output
+
+
+class _LazyNormBase(LazyModuleMixin, _NormBase):
+    """What the lazy batch and instance norms share (torch's ``_LazyNormBase``)."""
+
+    def __init__(
+        self,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+        *,
+        bias: bool = True,
+    ) -> None:
+        # affine, bias and track_running_stats are hardcoded to False to avoid creating
+        # arrays that will soon be replaced.
+        super().__init__(0, eps, momentum, False, False, device=device, dtype=dtype, bias=False)
+        self.affine = affine
+        self.track_running_stats = track_running_stats
+        if self.affine:
+            self.weight = UninitializedParameter(device=device, dtype=dtype)
+            if bias:
+                self.bias = UninitializedParameter(device=device, dtype=dtype)
+        if self.track_running_stats:
+            self.running_mean = UninitializedBuffer(device=device, dtype=dtype)
+            self.running_var = UninitializedBuffer(device=device, dtype=dtype)
+            num_batches_tracked = host_zeros((), long_dtype())
+            if device is not None:
+                num_batches_tracked = devices.place(num_batches_tracked, devices.resolve_device(device))
+            self.num_batches_tracked = num_batches_tracked
+
+    def reset_parameters(self) -> None:
+        """Reset the statistics and affine parameters once they are materialized."""
+        if not self.has_uninitialized_params() and self.num_features != 0:
+            super().reset_parameters()
+
+    def initialize_parameters(self, input: Any) -> None:  # type: ignore[override]
+        """Infer ``num_features`` from ``input.shape[1]`` and initialize the state."""
+        if self.has_uninitialized_params():
+            self.num_features = int(jnp.shape(input)[1])
+            if self.affine:
+                if not isinstance(self._parameters["weight"], UninitializedParameter):
+                    raise AssertionError("self.weight must be an UninitializedParameter")
+                self.weight.materialize((self.num_features,))
+                if self.bias is not None:
+                    if not isinstance(self._parameters["bias"], UninitializedParameter):
+                        raise AssertionError("self.bias must be an UninitializedParameter")
+                    self.bias.materialize((self.num_features,))
+            if self.track_running_stats:
+                self.running_mean.materialize((self.num_features,))
+                self.running_var.materialize((self.num_features,))
+            self.reset_parameters()
+
+
+class LazyBatchNorm1d(_LazyNormBase, _BatchNorm):
+    r"""A :class:`BatchNorm1d` whose ``num_features`` is inferred from the first input
+    (``input.shape[1]``).
+
+    ``weight``, ``bias``, ``running_mean`` and ``running_var`` are uninitialized until
+    the first call, which materializes them as :class:`BatchNorm1d` initializes them
+    and turns the module into a :class:`BatchNorm1d`. See
+    :class:`~jmod.nn.modules.lazy.LazyModuleMixin`.
+
+    Args:
+        eps, momentum, affine, track_running_stats, device, dtype, bias: as for
+            :class:`BatchNorm1d`.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from jmod import nn
+        >>> m = nn.LazyBatchNorm1d()
+        >>> m(jnp.ones((2, 4))).shape
+        (2, 4)
+        >>> m.running_mean.shape
+        (4,)
+    """
+
+    cls_to_become = BatchNorm1d
+
+    def _check_input_dim(self, input: Any) -> None:
+        if input.ndim != 2 and input.ndim != 3:
+            raise ValueError(f"expected 2D or 3D input (got {input.ndim}D input)")
+
+
+class LazyBatchNorm2d(_LazyNormBase, _BatchNorm):
+    r"""A :class:`BatchNorm2d` whose ``num_features`` is inferred from the first input
+    (``input.shape[1]``).
+
+    ``weight``, ``bias``, ``running_mean`` and ``running_var`` are uninitialized until
+    the first call, which materializes them as :class:`BatchNorm2d` initializes them
+    and turns the module into a :class:`BatchNorm2d`. See
+    :class:`~jmod.nn.modules.lazy.LazyModuleMixin`.
+
+    Args:
+        eps, momentum, affine, track_running_stats, device, dtype, bias: as for
+            :class:`BatchNorm2d`.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from jmod import nn
+        >>> m = nn.LazyBatchNorm2d()
+        >>> m(jnp.ones((2, 4, 5, 5))).shape
+        (2, 4, 5, 5)
+        >>> m.running_mean.shape
+        (4,)
+    """
+
+    cls_to_become = BatchNorm2d
+
+    def _check_input_dim(self, input: Any) -> None:
+        if input.ndim != 4:
+            raise ValueError(f"expected 4D input (got {input.ndim}D input)")
+
+
+class LazyBatchNorm3d(_LazyNormBase, _BatchNorm):
+    r"""A :class:`BatchNorm3d` whose ``num_features`` is inferred from the first input
+    (``input.shape[1]``).
+
+    ``weight``, ``bias``, ``running_mean`` and ``running_var`` are uninitialized until
+    the first call, which materializes them as :class:`BatchNorm3d` initializes them
+    and turns the module into a :class:`BatchNorm3d`. See
+    :class:`~jmod.nn.modules.lazy.LazyModuleMixin`.
+
+    Args:
+        eps, momentum, affine, track_running_stats, device, dtype, bias: as for
+            :class:`BatchNorm3d`.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from jmod import nn
+        >>> m = nn.LazyBatchNorm3d()
+        >>> m(jnp.ones((2, 4, 5, 5, 5))).shape
+        (2, 4, 5, 5, 5)
+        >>> m.running_mean.shape
+        (4,)
+    """
+
+    cls_to_become = BatchNorm3d
+
+    def _check_input_dim(self, input: Any) -> None:
+        if input.ndim != 5:
+            raise ValueError(f"expected 5D input (got {input.ndim}D input)")

@@ -13,11 +13,25 @@ from jmod._src.devices import as_dtype
 from jmod._src.functional import conv as F
 from jmod._src.functional.padding import pad as _pad
 from jmod.nn import init
+from jmod.nn.modules.lazy import LazyModuleMixin
 from jmod.nn.modules.module import Module
 from jmod.nn.modules.utils import _pair, _reverse_repeat_tuple, _single, _triple
-from jmod.nn.parameter import Parameter
+from jmod.nn.parameter import Parameter, UninitializedParameter
 
-__all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"]
+__all__ = [
+    "Conv1d",
+    "Conv2d",
+    "Conv3d",
+    "ConvTranspose1d",
+    "ConvTranspose2d",
+    "ConvTranspose3d",
+    "LazyConv1d",
+    "LazyConv2d",
+    "LazyConv3d",
+    "LazyConvTranspose1d",
+    "LazyConvTranspose2d",
+    "LazyConvTranspose3d",
+]
 
 
 class _ConvNd(Module):
@@ -743,3 +757,385 @@ class ConvTranspose3d(_ConvTransposeNd):
             device,
             dtype,
         )
+
+
+class _LazyConvXdMixin(LazyModuleMixin):
+    """What the lazy convolutions share (torch's ``_LazyConvXdMixin``)."""
+
+    groups: int
+    transposed: bool
+    in_channels: int
+    out_channels: int
+    kernel_size: tuple[int, ...]
+
+    def reset_parameters(self) -> None:
+        """Re-draw the parameters once they are materialized (as the eager layer does)."""
+        if not self.has_uninitialized_params() and self.in_channels != 0:
+            super().reset_parameters()  # type: ignore[misc]
+
+    def initialize_parameters(self, input: Any, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        """Infer ``in_channels`` from ``input`` and initialize the parameters."""
+        if self.has_uninitialized_params():
+            self.in_channels = self._get_in_channels(input)
+            if self.in_channels % self.groups != 0:
+                raise ValueError("in_channels must be divisible by groups")
+            if not isinstance(self._parameters["weight"], UninitializedParameter):  # type: ignore[attr-defined]
+                raise AssertionError("self.weight must be an UninitializedParameter")
+            if self.transposed:
+                self.weight.materialize((self.in_channels, self.out_channels // self.groups, *self.kernel_size))  # type: ignore[attr-defined]
+            else:
+                self.weight.materialize((self.out_channels, self.in_channels // self.groups, *self.kernel_size))  # type: ignore[attr-defined]
+            if self.bias is not None:  # type: ignore[attr-defined]
+                if not isinstance(self._parameters["bias"], UninitializedParameter):  # type: ignore[attr-defined]
+                    raise AssertionError("self.bias must be an UninitializedParameter")
+                self.bias.materialize((self.out_channels,))  # type: ignore[attr-defined]
+            self.reset_parameters()
+
+    def _get_in_channels(self, input: Any) -> int:
+        num_spatial_dims = self._get_num_spatial_dims()
+        num_dims_no_batch = num_spatial_dims + 1  # +1 for channels dim
+        num_dims_batch = num_dims_no_batch + 1
+        shape = tuple(jnp.shape(input))
+        if len(shape) not in (num_dims_no_batch, num_dims_batch):
+            raise RuntimeError(
+                f"Expected {num_dims_no_batch}D (unbatched) or {num_dims_batch}D (batched) input "
+                f"to {self.__class__.__name__}, but "
+                f"got input of size: torch.Size([{', '.join(str(d) for d in shape)}])"
+            )
+        return int(shape[1] if len(shape) == num_dims_batch else shape[0])
+
+    def _get_num_spatial_dims(self) -> int:
+        raise NotImplementedError
+
+
+class LazyConv1d(_LazyConvXdMixin, Conv1d):  # type: ignore[misc]
+    r"""A :class:`Conv1d` whose ``in_channels`` is inferred from the first input (``input.shape[1]``).
+
+    ``weight`` and ``bias`` are :class:`~jmod.nn.UninitializedParameter` s until the
+    first call, which draws them as :class:`Conv1d` does and turns the module into a
+    :class:`Conv1d`. See :class:`~jmod.nn.modules.lazy.LazyModuleMixin`.
+
+    Args:
+        out_channels: number of channels produced by the convolution.
+        kernel_size, stride, padding, dilation, groups, bias, padding_mode, device, dtype:
+            as for :class:`Conv1d`.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from jmod import nn
+        >>> m = nn.LazyConv1d(8, 3)
+        >>> m(jnp.ones((2, 4, 5))).shape
+        (2, 8, 3)
+        >>> type(m).__name__, m.in_channels
+        ('Conv1d', 4)
+    """
+
+    cls_to_become = Conv1d
+
+    def __init__(
+        self,
+        out_channels: int,
+        kernel_size: Any,
+        stride: Any = 1,
+        padding: Any = 0,
+        dilation: Any = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        # bias is hardcoded to False to avoid creating an array that will soon be replaced.
+        super().__init__(
+            0, 0, kernel_size, stride, padding, dilation, groups, False, padding_mode, device=device, dtype=dtype
+        )
+        self.weight = UninitializedParameter(device=device, dtype=dtype)
+        self.out_channels = out_channels
+        if bias:
+            self.bias = UninitializedParameter(device=device, dtype=dtype)
+
+    def _get_num_spatial_dims(self) -> int:
+        return 1
+
+
+class LazyConv2d(_LazyConvXdMixin, Conv2d):  # type: ignore[misc]
+    r"""A :class:`Conv2d` whose ``in_channels`` is inferred from the first input (``input.shape[1]``).
+
+    ``weight`` and ``bias`` are :class:`~jmod.nn.UninitializedParameter` s until the
+    first call, which draws them as :class:`Conv2d` does and turns the module into a
+    :class:`Conv2d`. See :class:`~jmod.nn.modules.lazy.LazyModuleMixin`.
+
+    Args:
+        out_channels: number of channels produced by the convolution.
+        kernel_size, stride, padding, dilation, groups, bias, padding_mode, device, dtype:
+            as for :class:`Conv2d`.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from jmod import nn
+        >>> m = nn.LazyConv2d(8, 3)
+        >>> m(jnp.ones((2, 4, 5, 5))).shape
+        (2, 8, 3, 3)
+        >>> type(m).__name__, m.in_channels
+        ('Conv2d', 4)
+    """
+
+    cls_to_become = Conv2d
+
+    def __init__(
+        self,
+        out_channels: int,
+        kernel_size: Any,
+        stride: Any = 1,
+        padding: Any = 0,
+        dilation: Any = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        # bias is hardcoded to False to avoid creating an array that will soon be replaced.
+        super().__init__(
+            0, 0, kernel_size, stride, padding, dilation, groups, False, padding_mode, device=device, dtype=dtype
+        )
+        self.weight = UninitializedParameter(device=device, dtype=dtype)
+        self.out_channels = out_channels
+        if bias:
+            self.bias = UninitializedParameter(device=device, dtype=dtype)
+
+    def _get_num_spatial_dims(self) -> int:
+        return 2
+
+
+class LazyConv3d(_LazyConvXdMixin, Conv3d):  # type: ignore[misc]
+    r"""A :class:`Conv3d` whose ``in_channels`` is inferred from the first input (``input.shape[1]``).
+
+    ``weight`` and ``bias`` are :class:`~jmod.nn.UninitializedParameter` s until the
+    first call, which draws them as :class:`Conv3d` does and turns the module into a
+    :class:`Conv3d`. See :class:`~jmod.nn.modules.lazy.LazyModuleMixin`.
+
+    Args:
+        out_channels: number of channels produced by the convolution.
+        kernel_size, stride, padding, dilation, groups, bias, padding_mode, device, dtype:
+            as for :class:`Conv3d`.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from jmod import nn
+        >>> m = nn.LazyConv3d(8, 3)
+        >>> m(jnp.ones((2, 4, 5, 5, 5))).shape
+        (2, 8, 3, 3, 3)
+        >>> type(m).__name__, m.in_channels
+        ('Conv3d', 4)
+    """
+
+    cls_to_become = Conv3d
+
+    def __init__(
+        self,
+        out_channels: int,
+        kernel_size: Any,
+        stride: Any = 1,
+        padding: Any = 0,
+        dilation: Any = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        # bias is hardcoded to False to avoid creating an array that will soon be replaced.
+        super().__init__(
+            0, 0, kernel_size, stride, padding, dilation, groups, False, padding_mode, device=device, dtype=dtype
+        )
+        self.weight = UninitializedParameter(device=device, dtype=dtype)
+        self.out_channels = out_channels
+        if bias:
+            self.bias = UninitializedParameter(device=device, dtype=dtype)
+
+    def _get_num_spatial_dims(self) -> int:
+        return 3
+
+
+class LazyConvTranspose1d(_LazyConvXdMixin, ConvTranspose1d):  # type: ignore[misc]
+    r"""A :class:`ConvTranspose1d` whose ``in_channels`` is inferred from the first input
+    (``input.shape[1]``).
+
+    ``weight`` and ``bias`` are :class:`~jmod.nn.UninitializedParameter` s until the
+    first call, which draws them as :class:`ConvTranspose1d` does and turns the module
+    into a :class:`ConvTranspose1d`. See :class:`~jmod.nn.modules.lazy.LazyModuleMixin`.
+
+    Args:
+        out_channels: number of channels produced by the convolution.
+        kernel_size, stride, padding, output_padding, groups, bias, dilation, padding_mode,
+            device, dtype: as for :class:`ConvTranspose1d`.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from jmod import nn
+        >>> m = nn.LazyConvTranspose1d(8, 3)
+        >>> m(jnp.ones((2, 4, 5))).shape
+        (2, 8, 7)
+    """
+
+    cls_to_become = ConvTranspose1d
+
+    def __init__(
+        self,
+        out_channels: int,
+        kernel_size: Any,
+        stride: Any = 1,
+        padding: Any = 0,
+        output_padding: Any = 0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation: Any = 1,
+        padding_mode: str = "zeros",
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        # bias is hardcoded to False to avoid creating an array that will soon be replaced.
+        super().__init__(
+            0,
+            0,
+            kernel_size,
+            stride,
+            padding,
+            output_padding,
+            groups,
+            False,
+            dilation,
+            padding_mode,
+            device=device,
+            dtype=dtype,
+        )
+        self.weight = UninitializedParameter(device=device, dtype=dtype)
+        self.out_channels = out_channels
+        if bias:
+            self.bias = UninitializedParameter(device=device, dtype=dtype)
+
+    def _get_num_spatial_dims(self) -> int:
+        return 1
+
+
+class LazyConvTranspose2d(_LazyConvXdMixin, ConvTranspose2d):  # type: ignore[misc]
+    r"""A :class:`ConvTranspose2d` whose ``in_channels`` is inferred from the first input
+    (``input.shape[1]``).
+
+    ``weight`` and ``bias`` are :class:`~jmod.nn.UninitializedParameter` s until the
+    first call, which draws them as :class:`ConvTranspose2d` does and turns the module
+    into a :class:`ConvTranspose2d`. See :class:`~jmod.nn.modules.lazy.LazyModuleMixin`.
+
+    Args:
+        out_channels: number of channels produced by the convolution.
+        kernel_size, stride, padding, output_padding, groups, bias, dilation, padding_mode,
+            device, dtype: as for :class:`ConvTranspose2d`.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from jmod import nn
+        >>> m = nn.LazyConvTranspose2d(8, 3)
+        >>> m(jnp.ones((2, 4, 5, 5))).shape
+        (2, 8, 7, 7)
+    """
+
+    cls_to_become = ConvTranspose2d
+
+    def __init__(
+        self,
+        out_channels: int,
+        kernel_size: Any,
+        stride: Any = 1,
+        padding: Any = 0,
+        output_padding: Any = 0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation: Any = 1,
+        padding_mode: str = "zeros",
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        # bias is hardcoded to False to avoid creating an array that will soon be replaced.
+        super().__init__(
+            0,
+            0,
+            kernel_size,
+            stride,
+            padding,
+            output_padding,
+            groups,
+            False,
+            dilation,
+            padding_mode,
+            device=device,
+            dtype=dtype,
+        )
+        self.weight = UninitializedParameter(device=device, dtype=dtype)
+        self.out_channels = out_channels
+        if bias:
+            self.bias = UninitializedParameter(device=device, dtype=dtype)
+
+    def _get_num_spatial_dims(self) -> int:
+        return 2
+
+
+class LazyConvTranspose3d(_LazyConvXdMixin, ConvTranspose3d):  # type: ignore[misc]
+    r"""A :class:`ConvTranspose3d` whose ``in_channels`` is inferred from the first input
+    (``input.shape[1]``).
+
+    ``weight`` and ``bias`` are :class:`~jmod.nn.UninitializedParameter` s until the
+    first call, which draws them as :class:`ConvTranspose3d` does and turns the module
+    into a :class:`ConvTranspose3d`. See :class:`~jmod.nn.modules.lazy.LazyModuleMixin`.
+
+    Args:
+        out_channels: number of channels produced by the convolution.
+        kernel_size, stride, padding, output_padding, groups, bias, dilation, padding_mode,
+            device, dtype: as for :class:`ConvTranspose3d`.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from jmod import nn
+        >>> m = nn.LazyConvTranspose3d(8, 3)
+        >>> m(jnp.ones((2, 4, 5, 5, 5))).shape
+        (2, 8, 7, 7, 7)
+    """
+
+    cls_to_become = ConvTranspose3d
+
+    def __init__(
+        self,
+        out_channels: int,
+        kernel_size: Any,
+        stride: Any = 1,
+        padding: Any = 0,
+        output_padding: Any = 0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation: Any = 1,
+        padding_mode: str = "zeros",
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        # bias is hardcoded to False to avoid creating an array that will soon be replaced.
+        super().__init__(
+            0,
+            0,
+            kernel_size,
+            stride,
+            padding,
+            output_padding,
+            groups,
+            False,
+            dilation,
+            padding_mode,
+            device=device,
+            dtype=dtype,
+        )
+        self.weight = UninitializedParameter(device=device, dtype=dtype)
+        self.out_channels = out_channels
+        if bias:
+            self.bias = UninitializedParameter(device=device, dtype=dtype)
+
+    def _get_num_spatial_dims(self) -> int:
+        return 3

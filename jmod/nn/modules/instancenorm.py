@@ -9,9 +9,16 @@ import jax
 import jax.numpy as jnp
 
 from jmod._src.functional import normalization as F
-from jmod.nn.modules.batchnorm import _NormBase
+from jmod.nn.modules.batchnorm import _LazyNormBase, _NormBase
 
-__all__ = ["InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d"]
+__all__ = [
+    "InstanceNorm1d",
+    "InstanceNorm2d",
+    "InstanceNorm3d",
+    "LazyInstanceNorm1d",
+    "LazyInstanceNorm2d",
+    "LazyInstanceNorm3d",
+]
 
 
 class _InstanceNorm(_NormBase):
@@ -268,6 +275,102 @@ class InstanceNorm3d(_InstanceNorm):
         >>> nn.InstanceNorm3d(4)(jnp.ones((2, 4, 2, 2, 2))).shape
         (2, 4, 2, 2, 2)
     """
+
+    def _get_no_batch_dim(self) -> int:
+        return 4
+
+    def _check_input_dim(self, input: Any) -> None:
+        if input.ndim not in (4, 5):
+            raise ValueError(f"expected 4D or 5D input (got {input.ndim}D input)")
+
+
+class LazyInstanceNorm1d(_LazyNormBase, _InstanceNorm):
+    r"""An :class:`InstanceNorm1d` whose ``num_features`` is inferred from the first input
+    (``input.shape[1]``).
+
+    ``weight``, ``bias``, ``running_mean`` and ``running_var`` are uninitialized until
+    the first call, which materializes them and turns the module into an
+    :class:`InstanceNorm1d`. As in torch, ``affine`` and ``track_running_stats``
+    default to ``True`` here (the lazy norms share one constructor). See
+    :class:`~jmod.nn.modules.lazy.LazyModuleMixin`.
+
+    Args:
+        eps, momentum, affine, track_running_stats, device, dtype, bias: as for
+            :class:`InstanceNorm1d`.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from jmod import nn
+        >>> m = nn.LazyInstanceNorm1d()
+        >>> m(jnp.ones((2, 4, 5))).shape
+        (2, 4, 5)
+    """
+
+    cls_to_become = InstanceNorm1d
+
+    def _get_no_batch_dim(self) -> int:
+        return 2
+
+    def _check_input_dim(self, input: Any) -> None:
+        if input.ndim not in (2, 3):
+            raise ValueError(f"expected 2D or 3D input (got {input.ndim}D input)")
+
+
+class LazyInstanceNorm2d(_LazyNormBase, _InstanceNorm):
+    r"""An :class:`InstanceNorm2d` whose ``num_features`` is inferred from the first input
+    (``input.shape[1]``).
+
+    ``weight``, ``bias``, ``running_mean`` and ``running_var`` are uninitialized until
+    the first call, which materializes them and turns the module into an
+    :class:`InstanceNorm2d`. As in torch, ``affine`` and ``track_running_stats``
+    default to ``True`` here (the lazy norms share one constructor). See
+    :class:`~jmod.nn.modules.lazy.LazyModuleMixin`.
+
+    Args:
+        eps, momentum, affine, track_running_stats, device, dtype, bias: as for
+            :class:`InstanceNorm2d`.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from jmod import nn
+        >>> m = nn.LazyInstanceNorm2d()
+        >>> m(jnp.ones((2, 4, 5, 5))).shape
+        (2, 4, 5, 5)
+    """
+
+    cls_to_become = InstanceNorm2d
+
+    def _get_no_batch_dim(self) -> int:
+        return 3
+
+    def _check_input_dim(self, input: Any) -> None:
+        if input.ndim not in (3, 4):
+            raise ValueError(f"expected 3D or 4D input (got {input.ndim}D input)")
+
+
+class LazyInstanceNorm3d(_LazyNormBase, _InstanceNorm):
+    r"""An :class:`InstanceNorm3d` whose ``num_features`` is inferred from the first input
+    (``input.shape[1]``).
+
+    ``weight``, ``bias``, ``running_mean`` and ``running_var`` are uninitialized until
+    the first call, which materializes them and turns the module into an
+    :class:`InstanceNorm3d`. As in torch, ``affine`` and ``track_running_stats``
+    default to ``True`` here (the lazy norms share one constructor). See
+    :class:`~jmod.nn.modules.lazy.LazyModuleMixin`.
+
+    Args:
+        eps, momentum, affine, track_running_stats, device, dtype, bias: as for
+            :class:`InstanceNorm3d`.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from jmod import nn
+        >>> m = nn.LazyInstanceNorm3d()
+        >>> m(jnp.ones((2, 4, 5, 5, 5))).shape
+        (2, 4, 5, 5, 5)
+    """
+
+    cls_to_become = InstanceNorm3d
 
     def _get_no_batch_dim(self) -> int:
         return 4

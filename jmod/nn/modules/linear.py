@@ -11,10 +11,11 @@ import jax.numpy as jnp
 from jmod._src.arrays import host_empty
 from jmod._src.functional import linear as F
 from jmod.nn import init
+from jmod.nn.modules.lazy import LazyModuleMixin
 from jmod.nn.modules.module import Module
-from jmod.nn.parameter import Parameter
+from jmod.nn.parameter import Parameter, UninitializedParameter
 
-__all__ = ["Identity", "Linear", "NonDynamicallyQuantizableLinear", "Bilinear"]
+__all__ = ["Identity", "Linear", "NonDynamicallyQuantizableLinear", "Bilinear", "LazyLinear"]
 
 
 class Identity(Module):
@@ -173,3 +174,62 @@ class Bilinear(Module):
             f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
             f"out_features={self.out_features}, bias={self.bias is not None}"
         )
+
+
+class LazyLinear(LazyModuleMixin, Linear):
+    r"""A :class:`Linear` module where ``in_features`` is inferred from the first input.
+
+    ``weight`` and ``bias`` are :class:`~jmod.nn.UninitializedParameter` s until the
+    first call, which sets ``in_features = input.shape[-1]``, draws them as
+    :class:`Linear` does and turns the module into a :class:`Linear`. See
+    :class:`~jmod.nn.modules.lazy.LazyModuleMixin` for the details.
+
+    Args:
+        out_features: size of each output sample.
+        bias: if ``False``, the layer has no additive bias.
+        device: where to place the parameters.
+        dtype: parameter dtype (default float32).
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from jmod import nn
+        >>> m = nn.LazyLinear(30)
+        >>> m.weight
+        <UninitializedParameter>
+        >>> m(jnp.ones((128, 20))).shape
+        (128, 30)
+        >>> m
+        Linear(in_features=20, out_features=30, bias=True)
+    """
+
+    cls_to_become = Linear
+
+    def __init__(self, out_features: int, bias: bool = True, device: Any = None, dtype: Any = None) -> None:
+        # bias is hardcoded to False to avoid creating an array that will soon be replaced.
+        super().__init__(0, 0, False)
+        self.weight = UninitializedParameter(device=device, dtype=dtype)
+        self.out_features = out_features
+        if bias:
+            self.bias = UninitializedParameter(device=device, dtype=dtype)
+
+    def reset_parameters(self) -> None:
+        """Re-draw the parameters once they are materialized (as :meth:`Linear.reset_parameters`)."""
+        if not self.has_uninitialized_params() and self.in_features != 0:
+            super().reset_parameters()
+
+    def initialize_parameters(self, input: Any) -> None:  # type: ignore[override]
+        """Infer ``in_features`` from ``input`` and initialize the parameters."""
+        if self.has_uninitialized_params():
+            self.in_features = int(input.shape[-1])
+            self.weight.materialize((self.out_features, self.in_features))
+            if self.bias is not None:
+                self.bias.materialize((self.out_features,))
+            self.reset_parameters()
+        if self.in_features == 0:
+            if input.shape[-1] != self.weight.shape[-1]:
+                raise AssertionError(
+                    f"The in_features inferred from input: {input.shape[-1]} "
+                    f"is not equal to in_features from self.weight: "
+                    f"{self.weight.shape[-1]}"
+                )
+            self.in_features = int(input.shape[-1])

@@ -49,7 +49,7 @@ from jmod.nn.modules.hooks import (
     register_module_module_registration_hook,
     register_module_parameter_registration_hook,
 )
-from jmod.nn.parameter import Buffer, Parameter, buffer_mark, owner_of
+from jmod.nn.parameter import Buffer, Parameter, UninitializedBuffer, buffer_mark, is_lazy, owner_of
 
 __all__ = [
     "register_module_forward_pre_hook",
@@ -328,12 +328,15 @@ class Module(StateDictMixin):
             raise KeyError('buffer name can\'t be empty string ""')
         elif hasattr(self, name) and name not in self._buffers:
             raise KeyError(f"attribute '{name}' already exists")
-        elif tensor is not None and not is_array_like(tensor):
+        elif tensor is not None and not is_array_like(tensor) and not isinstance(tensor, UninitializedBuffer):
             raise TypeError(
                 f"cannot assign '{typename(tensor)}' object to buffer '{name}' (jax.Array, array-like or None required)"
             )
         else:
-            if tensor is not None:
+            if isinstance(tensor, UninitializedBuffer):
+                # A lazy module's placeholder: materialize() replaces it here.
+                tensor._link(self, name)
+            elif tensor is not None:
                 tensor = to_jax(tensor)
             for hook in _global_buffer_registration_hooks.values():
                 output = hook(self, name, tensor)
@@ -498,7 +501,9 @@ class Module(StateDictMixin):
             if param is not None:
                 param.data = fn(param.data)
         for key, buf in self._buffers.items():
-            if buf is not None:
+            if is_lazy(buf):
+                buf.data = fn(buf.data)  # an uninitialized buffer keeps only dtype and placement
+            elif buf is not None:
                 self._buffers[key] = fn(buf)
         structure.bump()
         return self
@@ -939,6 +944,9 @@ class Module(StateDictMixin):
                 self.__dict__[name] = factory()
         if "_is_full_backward_hook" not in self.__dict__:
             self.__dict__["_is_full_backward_hook"] = None
+        for name, buf in self.__dict__["_buffers"].items():
+            if isinstance(buf, UninitializedBuffer):
+                buf._link(self, name)
         structure.bump()
 
     def __getattr__(self, name: str) -> Any:
@@ -1008,6 +1016,11 @@ class Module(StateDictMixin):
                 value = to_jax(value)
                 if slot is None:
                     self.register_parameter(name, Parameter(value))
+                elif is_lazy(slot):
+                    # Assigning a value to an uninitialized parameter materializes it.
+                    slot.data = value
+                    slot.__class__ = slot.cls_to_become
+                    structure.bump()
                 else:
                     if not _same_aval(slot.data, value):
                         structure.bump()
@@ -1037,8 +1050,16 @@ class Module(StateDictMixin):
                 structure.bump()
             else:
                 buffers = d.get("_buffers")
-                if isinstance(value, Buffer) or marked is not None or (buffers is not None and name in buffers):
-                    if value is not None and not isinstance(value, Buffer) and not is_array_like(value):
+                if (
+                    isinstance(value, (Buffer, UninitializedBuffer))
+                    or marked is not None
+                    or (buffers is not None and name in buffers)
+                ):
+                    if (
+                        value is not None
+                        and not isinstance(value, (Buffer, UninitializedBuffer))
+                        and not is_array_like(value)
+                    ):
                         raise TypeError(
                             f"cannot assign '{typename(value)}' as buffer '{name}' "
                             "(jmod.nn.Buffer, an array or None expected)"
@@ -1046,6 +1067,8 @@ class Module(StateDictMixin):
                     if isinstance(value, Buffer):
                         persistent = value.persistent
                         value = value.data
+                    elif isinstance(value, UninitializedBuffer):
+                        persistent = value.persistent
                     elif marked is not None:
                         persistent = marked
                     else:
@@ -1054,6 +1077,8 @@ class Module(StateDictMixin):
                     if (
                         value is not None
                         and old is not None
+                        and not is_lazy(old)
+                        and not is_lazy(value)
                         and persistent == (name not in self._non_persistent_buffers_set)
                         # torch goes through register_buffer every time: keep that when
                         # it is observable (registration hooks, an override)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import warnings
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
@@ -53,6 +54,18 @@ def _transformer_decoder(nn):
     return nn.TransformerDecoder(nn.TransformerDecoderLayer(32, 4, 64), 2)
 
 
+def _lazy(cls_name, *args, input_shape, **kwargs):
+    """A lazy layer after its first call (a dry run on zeros): the draws happen then."""
+
+    def build(nn):
+        m = getattr(nn, cls_name)(*args, **kwargs)
+        zeros = torch.zeros(input_shape) if nn is torch.nn else jnp.zeros(input_shape)
+        m(zeros)
+        return m
+
+    return build
+
+
 # class name -> constructors (``nn`` namespace -> module). Sizes are small but give most
 # random parameters >= 128 values, so that <= MAX_INSTANCES instances reach N_TARGET.
 CTORS = {
@@ -68,12 +81,22 @@ CTORS = {
     "ConvTranspose2d": [lambda nn: nn.ConvTranspose2d(16, 128, 3), lambda nn: nn.ConvTranspose2d(8, 128, 2, groups=2)],
     "ConvTranspose3d": [lambda nn: nn.ConvTranspose3d(8, 128, 2)],
     "Fold": [lambda nn: nn.Fold((4, 4), 2)],
+    "LazyLinear": [_lazy("LazyLinear", 128, input_shape=(2, 64))],
+    **{
+        f"Lazy{c}{d}d": [_lazy(f"Lazy{c}{d}d", 128, 2, input_shape=(1, 8) + (3,) * d)]
+        for c in ("Conv", "ConvTranspose")
+        for d in (1, 2, 3)
+    },
     "Unfold": [lambda nn: nn.Unfold(2)],
     # pooling
     **{
         f"{p}{d}d": [lambda nn, c=f"{p}{d}d": getattr(nn, c)(2)]
         for p in ("MaxPool", "AvgPool", "MaxUnpool")
         for d in (1, 2, 3)
+    },
+    **{
+        f"FractionalMaxPool{d}d": [lambda nn, c=f"FractionalMaxPool{d}d": getattr(nn, c)(2, output_size=2)]
+        for d in (2, 3)
     },
     **{f"LPPool{d}d": [lambda nn, c=f"LPPool{d}d": getattr(nn, c)(2, 2)] for d in (1, 2, 3)},
     **{
@@ -110,6 +133,8 @@ CTORS = {
     "GroupNorm": [lambda nn: nn.GroupNorm(4, 128), lambda nn: nn.GroupNorm(2, 8, affine=False)],
     "RMSNorm": [lambda nn: nn.RMSNorm(128), lambda nn: nn.RMSNorm([4, 8], elementwise_affine=False)],
     "LocalResponseNorm": [lambda nn: nn.LocalResponseNorm(2)],
+    **{f"LazyBatchNorm{d}d": [_lazy(f"LazyBatchNorm{d}d", input_shape=(2, 128) + (2,) * d)] for d in (1, 2, 3)},
+    **{f"LazyInstanceNorm{d}d": [_lazy(f"LazyInstanceNorm{d}d", input_shape=(2, 128) + (3,) * d)] for d in (1, 2, 3)},
     "CrossMapLRN2d": [lambda nn: nn.CrossMapLRN2d(3)],
     # activations
     **{
@@ -174,8 +199,15 @@ CTORS = {
             "SmoothL1Loss",
             "SoftMarginLoss",
             "TripletMarginLoss",
+            "TripletMarginWithDistanceLoss",
+            "CTCLoss",
         )
     },  # fmt: skip
+    "AdaptiveLogSoftmaxWithLoss": [lambda nn: nn.AdaptiveLogSoftmaxWithLoss(64, 1000, [100, 500], head_bias=True)],
+    "LinearCrossEntropyLoss": [lambda nn: nn.LinearCrossEntropyLoss(64, 128, bias=True)],
+    # distances
+    "PairwiseDistance": [lambda nn: nn.PairwiseDistance()],
+    "CosineSimilarity": [lambda nn: nn.CosineSimilarity()],
     # sparse
     # N(0, 1): 3 x 65536 values resolve the standard deviation to ~1% (5 standard errors)
     "Embedding": [lambda nn: nn.Embedding(1024, 64), lambda nn: nn.Embedding(64, 32, padding_idx=3)],
@@ -274,9 +306,13 @@ def _case_ids():
     return [(name, i) for name in sorted(CTORS) for i in range(len(CTORS[name]))]
 
 
+# exported next to the layers, like torch's, but not modules
+NOT_MODULES = {"LinearCrossEntropyOptions"}
+
+
 def test_table_covers_every_layer():
     """Every class jmod.nn exports has a constructor entry (add one for a new layer)."""
-    missing = sorted(set(nn.modules.__all__) - set(CTORS))
+    missing = sorted(set(nn.modules.__all__) - set(CTORS) - NOT_MODULES)
     assert not missing, f"add constructor arguments for {missing} to CTORS"
     assert not set(CTORS) - set(nn.modules.__all__), sorted(set(CTORS) - set(nn.modules.__all__))
 

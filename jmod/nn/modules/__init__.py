@@ -31,7 +31,6 @@ from jmod.nn.modules.instancenorm import (
     LazyInstanceNorm2d as LazyInstanceNorm2d,
     LazyInstanceNorm3d as LazyInstanceNorm3d,
 )
-from jmod.nn.modules.lazy import LazyModuleMixin as LazyModuleMixin
 from jmod.nn.modules.linear import LazyLinear as LazyLinear
 
 # end lazy modules

@@ -768,6 +768,13 @@ class _LazyConvXdMixin(LazyModuleMixin):
     out_channels: int
     kernel_size: tuple[int, ...]
 
+    def _uninitialized_parameters(self, out_channels: int, bias: bool, device: Any, dtype: Any) -> None:
+        # Called after the eager layer's __init__ ran with 0 channels and no bias.
+        self.weight = UninitializedParameter(device=device, dtype=dtype)
+        self.out_channels = out_channels
+        if bias:
+            self.bias = UninitializedParameter(device=device, dtype=dtype)
+
     def reset_parameters(self) -> None:
         """Re-draw the parameters once they are materialized (as the eager layer does)."""
         if not self.has_uninitialized_params() and self.in_channels != 0:
@@ -849,10 +856,7 @@ class LazyConv1d(_LazyConvXdMixin, Conv1d):  # type: ignore[misc]
         super().__init__(
             0, 0, kernel_size, stride, padding, dilation, groups, False, padding_mode, device=device, dtype=dtype
         )
-        self.weight = UninitializedParameter(device=device, dtype=dtype)
-        self.out_channels = out_channels
-        if bias:
-            self.bias = UninitializedParameter(device=device, dtype=dtype)
+        self._uninitialized_parameters(out_channels, bias, device, dtype)
 
     def _get_num_spatial_dims(self) -> int:
         return 1
@@ -899,10 +903,7 @@ class LazyConv2d(_LazyConvXdMixin, Conv2d):  # type: ignore[misc]
         super().__init__(
             0, 0, kernel_size, stride, padding, dilation, groups, False, padding_mode, device=device, dtype=dtype
         )
-        self.weight = UninitializedParameter(device=device, dtype=dtype)
-        self.out_channels = out_channels
-        if bias:
-            self.bias = UninitializedParameter(device=device, dtype=dtype)
+        self._uninitialized_parameters(out_channels, bias, device, dtype)
 
     def _get_num_spatial_dims(self) -> int:
         return 2
@@ -949,10 +950,7 @@ class LazyConv3d(_LazyConvXdMixin, Conv3d):  # type: ignore[misc]
         super().__init__(
             0, 0, kernel_size, stride, padding, dilation, groups, False, padding_mode, device=device, dtype=dtype
         )
-        self.weight = UninitializedParameter(device=device, dtype=dtype)
-        self.out_channels = out_channels
-        if bias:
-            self.bias = UninitializedParameter(device=device, dtype=dtype)
+        self._uninitialized_parameters(out_channels, bias, device, dtype)
 
     def _get_num_spatial_dims(self) -> int:
         return 3
@@ -1010,10 +1008,7 @@ class LazyConvTranspose1d(_LazyConvXdMixin, ConvTranspose1d):  # type: ignore[mi
             device=device,
             dtype=dtype,
         )
-        self.weight = UninitializedParameter(device=device, dtype=dtype)
-        self.out_channels = out_channels
-        if bias:
-            self.bias = UninitializedParameter(device=device, dtype=dtype)
+        self._uninitialized_parameters(out_channels, bias, device, dtype)
 
     def _get_num_spatial_dims(self) -> int:
         return 1
@@ -1071,10 +1066,7 @@ class LazyConvTranspose2d(_LazyConvXdMixin, ConvTranspose2d):  # type: ignore[mi
             device=device,
             dtype=dtype,
         )
-        self.weight = UninitializedParameter(device=device, dtype=dtype)
-        self.out_channels = out_channels
-        if bias:
-            self.bias = UninitializedParameter(device=device, dtype=dtype)
+        self._uninitialized_parameters(out_channels, bias, device, dtype)
 
     def _get_num_spatial_dims(self) -> int:
         return 2
@@ -1132,10 +1124,7 @@ class LazyConvTranspose3d(_LazyConvXdMixin, ConvTranspose3d):  # type: ignore[mi
             device=device,
             dtype=dtype,
         )
-        self.weight = UninitializedParameter(device=device, dtype=dtype)
-        self.out_channels = out_channels
-        if bias:
-            self.bias = UninitializedParameter(device=device, dtype=dtype)
+        self._uninitialized_parameters(out_channels, bias, device, dtype)
 
     def _get_num_spatial_dims(self) -> int:
         return 3

@@ -966,8 +966,9 @@ class LazyConvTranspose1d(_LazyConvXdMixin, ConvTranspose1d):  # type: ignore[mi
 
     Args:
         out_channels: number of channels produced by the convolution.
-        kernel_size, stride, padding, output_padding, groups, bias, dilation, padding_mode,
-            device, dtype: as for :class:`ConvTranspose1d`.
+
+    The other arguments (``kernel_size``, ``stride``, ``padding``, ``output_padding``, ``groups``,
+    ``bias``, ``dilation``, ``padding_mode``, ``device``, ``dtype``) are :class:`ConvTranspose1d`'s.
 
     Examples:
         >>> import jax.numpy as jnp
@@ -1024,8 +1025,9 @@ class LazyConvTranspose2d(_LazyConvXdMixin, ConvTranspose2d):  # type: ignore[mi
 
     Args:
         out_channels: number of channels produced by the convolution.
-        kernel_size, stride, padding, output_padding, groups, bias, dilation, padding_mode,
-            device, dtype: as for :class:`ConvTranspose2d`.
+
+    The other arguments (``kernel_size``, ``stride``, ``padding``, ``output_padding``, ``groups``,
+    ``bias``, ``dilation``, ``padding_mode``, ``device``, ``dtype``) are :class:`ConvTranspose2d`'s.
 
     Examples:
         >>> import jax.numpy as jnp
@@ -1082,8 +1084,9 @@ class LazyConvTranspose3d(_LazyConvXdMixin, ConvTranspose3d):  # type: ignore[mi
 
     Args:
         out_channels: number of channels produced by the convolution.
-        kernel_size, stride, padding, output_padding, groups, bias, dilation, padding_mode,
-            device, dtype: as for :class:`ConvTranspose3d`.
+
+    The other arguments (``kernel_size``, ``stride``, ``padding``, ``output_padding``, ``groups``,
+    ``bias``, ``dilation``, ``padding_mode``, ``device``, ``dtype``) are :class:`ConvTranspose3d`'s.
 
     Examples:
         >>> import jax.numpy as jnp

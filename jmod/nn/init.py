@@ -350,8 +350,37 @@ def sparse_(tensor: Any, sparsity: float, std: float = 0.01, generator: Generato
     rows, cols = shape
     num_zeros = int(math.ceil(sparsity * rows))
     dt = _dtype(tensor)
-    values = np.asarray(_draw_normal(tensor, 0.0, std, generator), np.float32)
+    values = np.array(_draw_normal(tensor, 0.0, std, generator), np.float32)  # writable copy
     rng = np.random.default_rng(np.asarray(jax.random.key_data(next_key(generator))).astype(np.uint64).tolist())
     for col in range(cols):
         values[rng.permutation(rows)[:num_zeros], col] = 0
     return _update(tensor, jax.device_put(values.astype(np.dtype(dt))))
+
+
+def _deprecated(new: Any) -> Any:
+    """torch's old names without the trailing underscore: the same function with torch's
+    ``FutureWarning``."""
+    old_name = new.__name__[:-1]
+
+    def deprecated_init(*args: Any, **kwargs: Any) -> Any:
+        warnings.warn(
+            f"`nn.init.{old_name}` is now deprecated in favor of `nn.init.{new.__name__}`.", FutureWarning, stacklevel=2
+        )
+        return new(*args, **kwargs)
+
+    deprecated_init.__name__ = deprecated_init.__qualname__ = old_name
+    deprecated_init.__doc__ = f"Deprecated (as in torch): use :func:`{new.__name__}`."
+    return deprecated_init
+
+
+uniform = _deprecated(uniform_)
+normal = _deprecated(normal_)
+constant = _deprecated(constant_)
+eye = _deprecated(eye_)
+dirac = _deprecated(dirac_)
+xavier_uniform = _deprecated(xavier_uniform_)
+xavier_normal = _deprecated(xavier_normal_)
+kaiming_uniform = _deprecated(kaiming_uniform_)
+kaiming_normal = _deprecated(kaiming_normal_)
+orthogonal = _deprecated(orthogonal_)
+sparse = _deprecated(sparse_)

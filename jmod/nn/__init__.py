@@ -2,9 +2,10 @@
 
 from typing import Any
 
-from jmod.nn import functional as functional, grad as grad, init as init, parameter as parameter
+from jmod.nn import functional as functional, grad as grad, init as init, parallel as parallel, parameter as parameter
 from jmod.nn.modules import *  # noqa: F403  (the layer classes; see jmod/nn/modules/__init__.py)
 from jmod.nn.modules import __all__ as _modules_all
+from jmod.nn.parallel import DataParallel as DataParallel
 from jmod.nn.parameter import (
     Buffer as Buffer,
     Parameter as Parameter,
@@ -36,6 +37,8 @@ __all__ = [
     "factory_kwargs",
     "functional",
     "grad",
+    "parallel",
+    "DataParallel",
     "init",
     "parameter",
     "Parameter",

@@ -18,4 +18,4 @@ from jmod.optim.torch_optimizers import (
     RMSprop as RMSprop,
 )
 
-__all__ = ["Optimizer", "ParamGroup", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "param_groups"]
+__all__ = ["Optimizer", "ParamGroup", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "param_groups", "lr_scheduler"]

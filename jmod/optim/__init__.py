@@ -3,9 +3,11 @@
 ``Optimizer(model, tx)`` binds any optax transformation; ``SGD``, ``Adam``,
 ``AdamW``, ``RMSprop`` and ``Adagrad`` take torch.optim's arguments and give its
 numbers. ``param_groups(model, ...)`` builds torch-style parameter groups by name or
-predicate.
+predicate. ``jmod.optim.lr_scheduler`` holds torch's learning rate schedulers
+(``StepLR``, ``OneCycleLR``, ``ReduceLROnPlateau``, ...).
 """
 
+from jmod.optim import lr_scheduler as lr_scheduler
 from jmod.optim.groups import param_groups as param_groups
 from jmod.optim.optimizer import Optimizer as Optimizer, ParamGroup as ParamGroup
 from jmod.optim.torch_optimizers import (
@@ -16,4 +18,4 @@ from jmod.optim.torch_optimizers import (
     RMSprop as RMSprop,
 )
 
-__all__ = ["Optimizer", "ParamGroup", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "param_groups"]
+__all__ = ["Optimizer", "ParamGroup", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "param_groups", "lr_scheduler"]

@@ -278,6 +278,10 @@ class Optimizer:
         (torch skips parameters whose ``.grad`` is ``None``). Returns the closure's
         loss if a ``closure`` is given (it must return ``(loss, grads)``).
         """
+        # Read by jmod.optim.lr_scheduler to warn about `scheduler.step()` before
+        # `optimizer.step()` (torch wraps optimizer.step for this). Under jmod.jit this
+        # runs when the step is traced, which is when it is first called.
+        self._opt_called = True
         loss = None
         if closure is not None:
             loss, grads = closure()

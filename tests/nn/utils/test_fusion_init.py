@@ -127,3 +127,45 @@ def test_stateless_functional_call_is_deprecated_alias():
             torch.nn.Linear(3, 1), {"weight": torch.ones(1, 3), "bias": torch.zeros(1)}, (torch.ones(2, 3),)
         )
     assert_close(out, t_out, atol=0, rtol=0, what="torch")
+
+
+SIGNATURES = [
+    "parametrize.register_parametrization",
+    "parametrize.remove_parametrizations",
+    "parametrize.is_parametrized",
+    "parametrize.type_before_parametrizations",
+    "parametrize.transfer_parametrizations_and_params",
+    "parametrize.cached",
+    "parametrizations.weight_norm",
+    "parametrizations.spectral_norm",
+    "parametrizations.orthogonal",
+    "weight_norm",
+    "remove_weight_norm",
+    "spectral_norm",
+    "remove_spectral_norm",
+    "fuse_conv_bn_eval",
+    "fuse_conv_bn_weights",
+    "fuse_linear_bn_eval",
+    "fuse_linear_bn_weights",
+    "skip_init",
+    "stateless.functional_call",
+]
+
+
+@pytest.mark.parametrize("name", SIGNATURES)
+def test_signatures_match_torch(name):
+    import functools
+    import inspect
+
+    import jmod.nn.utils as JU
+
+    def get(root, dotted):
+        return functools.reduce(getattr, dotted.split("."), root)
+
+    def params(fn):
+        return [(p.name, p.kind, p.default) for p in inspect.signature(fn).parameters.values()]
+
+    assert params(get(JU, name)) == params(get(torch.nn.utils, name))
+    assert sorted(JU.__all__) == sorted(
+        torch.nn.utils.__all__.__class__(n for n in torch.nn.utils.__all__ if not n.startswith("convert_conv"))
+    )

@@ -274,6 +274,9 @@ def remove_spectral_norm(module: T_module, name: str = "weight") -> T_module:
             break
 
     for k, hook in module._load_state_dict_pre_hooks.items():
+        # registered hooks are wrapped (_WrappedHook): look at the hook inside, which
+        # torch's search misses
+        hook = getattr(hook, "hook", hook)
         if isinstance(hook, SpectralNormLoadStateDictPreHook) and hook.fn.name == name:
             del module._load_state_dict_pre_hooks[k]
             break

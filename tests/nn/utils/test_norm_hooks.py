@@ -126,7 +126,7 @@ def test_spectral_norm_buffers_over_steps_eager_and_jit():
     TU.remove_spectral_norm(t)
     assert list(jj.state_dict()) == list(t.state_dict()) == ["bias", "weight"]
     assert_close(jj.weight, t.weight, atol=2e-5, rtol=1e-5, what="removed")
-    assert not jj._state_dict_hooks and not jj._forward_pre_hooks
+    assert not jj._state_dict_hooks and not jj._forward_pre_hooks and not jj._load_state_dict_pre_hooks
 
 
 def test_spectral_norm_errors_match_torch():

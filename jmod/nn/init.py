@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jmod._src.arrays import host_full, is_tracer
+from jmod._src.arrays import host_empty, host_full, is_tracer
 from jmod._src.random import Generator, next_key
 from jmod.nn.parameter import owner_of
 
@@ -78,8 +78,15 @@ def _host_draw(key: jax.Array, shape: tuple, dt: Any, draw: Any) -> jax.Array:
     return jax.pure_callback(host, jax.ShapeDtypeStruct(shape, out_dtype), jax.random.key_data(key))
 
 
+# Set by ``jmod.nn.utils.skip_init``: uniform/normal initializers (the bulk of every
+# layer's reset_parameters) allocate instead of drawing; skip_init zeroes the result.
+_SKIP_DRAWS = [0]
+
+
 def _draw_uniform(tensor: Any, a: float, b: float, generator: Generator | None) -> jax.Array:
     shape, dt = jnp.shape(tensor), _dtype(tensor)
+    if _SKIP_DRAWS[0]:
+        return host_empty(shape, dt)
     key = next_key(generator)
     if is_tracer(key):
         if _HOST_DRAWS_IN_TRACE[0]:
@@ -91,6 +98,8 @@ def _draw_uniform(tensor: Any, a: float, b: float, generator: Generator | None) 
 
 def _draw_normal(tensor: Any, mean: float, std: float, generator: Generator | None) -> jax.Array:
     shape, dt = jnp.shape(tensor), _dtype(tensor)
+    if _SKIP_DRAWS[0]:
+        return host_empty(shape, dt)
     key = next_key(generator)
     if is_tracer(key):
         if _HOST_DRAWS_IN_TRACE[0]:

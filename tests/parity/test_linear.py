@@ -50,3 +50,16 @@ def test_functional_forms():
     assert_matches_torch(j, t, x, w)
     j, t = functional_pair("F.bilinear", F.bilinear, torch.nn.functional.bilinear)
     assert_matches_torch(j, t, _x(4, 3), _x(4, 2), _x(5, 3, 2), _x(5))
+
+
+@pytest.mark.parametrize("shape", [(3,), (5, 3), (2, 5, 3), ()], ids=["1d", "2d", "3d", "0d"])
+def test_shape_mismatch_errors_match_torch(shape):
+    with pytest.raises(RuntimeError) as t_err:
+        torch.nn.functional.linear(torch.ones(shape), torch.ones(8, 4))
+    with pytest.raises(RuntimeError) as j_err:
+        F.linear(np.ones(shape, np.float32), np.ones((8, 4), np.float32))
+    assert str(j_err.value) == str(t_err.value)
+    if shape:
+        with pytest.raises(RuntimeError) as j_err:
+            nn.Linear(4, 8)(np.ones(shape, np.float32))
+        assert str(j_err.value) == str(t_err.value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 import jax
@@ -34,7 +35,18 @@ def linear(input: Any, weight: Any, bias: Any = None) -> jax.Array:
         >>> F.linear(jnp.ones((2, 3)), jnp.ones((4, 3)), jnp.zeros(4)).shape
         (2, 4)
     """
-    out = jnp.matmul(input, jnp.swapaxes(weight, -1, -2)) if jnp.ndim(weight) == 2 else jnp.matmul(input, weight)
+    x_shape, w_shape = jnp.shape(input), jnp.shape(weight)
+    if len(x_shape) == 0 or len(w_shape) == 0:
+        raise RuntimeError(
+            f"both arguments to linear need to be at least 1D, but they are {len(x_shape)}D and {len(w_shape)}D"
+        )
+    if len(w_shape) == 2 and x_shape[-1] != w_shape[1]:
+        # torch's message, which shows the input flattened to a matrix and the weight transposed
+        rows = math.prod(x_shape[:-1])
+        raise RuntimeError(
+            f"mat1 and mat2 shapes cannot be multiplied ({rows}x{x_shape[-1]} and {w_shape[1]}x{w_shape[0]})"
+        )
+    out = jnp.matmul(input, jnp.swapaxes(weight, -1, -2)) if len(w_shape) == 2 else jnp.matmul(input, weight)
     if bias is not None:
         out = out + bias
     return out

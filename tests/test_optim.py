@@ -253,3 +253,37 @@ def test_tied_parameter_is_one_optimizer_entry():
     opt.step(g)
     assert m.a.weight is m.b.weight
     jax.block_until_ready(m.a.weight)
+
+
+def test_constructor_checks_match_torch():
+    """Bad hyperparameters, a bare array, an empty list: torch's errors; duplicate
+    parameters in a group: torch's warning (and one update per parameter)."""
+    import warnings
+
+    tm, jm = torch.nn.Linear(2, 2), nn.Linear(2, 2)
+    cases = [
+        ("Adagrad", {"lr": 0.1, "lr_decay": -1}),
+        ("Adagrad", {"lr": 0.1, "initial_accumulator_value": -1}),
+        ("Adagrad", {"lr": 0.1, "eps": -1}),
+        ("Adagrad", {"lr": -0.1}),
+        ("SGD", {"lr": 0.1, "nesterov": True}),
+        ("Adam", {"lr": 0.1, "betas": (1.0, 0.9)}),
+        ("RMSprop", {"lr": 0.1, "alpha": -1}),
+    ]
+    for name, kw in cases:
+        with pytest.raises(ValueError) as t_err:
+            getattr(torch.optim, name)(tm.parameters(), **kw)
+        with pytest.raises(ValueError) as j_err:
+            getattr(jmod.optim, name)(jm.parameters(), **kw)
+        assert str(j_err.value) == str(t_err.value), (name, kw)
+    with pytest.raises(TypeError, match="params argument given to the optimizer should be an iterable"):
+        jmod.optim.SGD(jm.weight, lr=0.1)
+    with pytest.raises(ValueError, match="optimizer got an empty parameter list"):
+        jmod.optim.SGD([], lr=0.1)
+    with warnings.catch_warnings(record=True) as t_rec:
+        warnings.simplefilter("always")
+        torch.optim.SGD([tm.weight, tm.weight], lr=0.1)
+    with pytest.warns(UserWarning) as j_rec:
+        opt = jmod.optim.SGD([jm.weight, jm.weight], lr=0.1)
+    assert str(j_rec[0].message) == str(t_rec[0].message)
+    assert len(opt.param_groups[0]["params"]) == 1

@@ -14,6 +14,7 @@ dicts with ``"params"`` and per-group options). Gradients are the name-keyed dic
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -89,6 +90,18 @@ def _collect_slots(params: Any) -> tuple[list[Parameter], list[str | None]]:
         slots.append(slot)
         names.append(name if name is not None else slot._last_name)
     _check_initialized(slots)
+    if len({id(s) for s in slots}) != len(slots):
+        warnings.warn(
+            "optimizer contains a parameter group with duplicate parameters; "
+            "in future, this will cause an error; "
+            "see github.com/pytorch/pytorch/issues/40967 for more information",
+            stacklevel=4,
+        )
+        # One entry per parameter: it is updated once per step (torch would update it
+        # once per occurrence).
+        first = {id(s): i for i, s in reversed(list(enumerate(slots)))}
+        keep = sorted(first.values())
+        slots, names = [slots[i] for i in keep], [names[i] for i in keep]
     return slots, names
 
 
@@ -176,6 +189,8 @@ class Optimizer:
             return [(slots, names, {})]
         if isinstance(params, Mapping):
             params = [params]
+        if isinstance(params, (jax.Array, Parameter)):
+            return [_collect_slots(params)]  # raises torch's TypeError (an array is iterable)
         params = list(params)
         if len(params) == 0:
             raise ValueError("optimizer got an empty parameter list")

@@ -229,6 +229,18 @@ class Adagrad(_TorchOptimizer):
     _rule = staticmethod(_torch_rules.adagrad)
     _static = ("maximize",)
 
+    def _validate(self, options: dict) -> None:
+        _check_lr(options["lr"])
+        # the rest of torch's checks, in its order
+        for key, what in [
+            ("lr_decay", "lr_decay"),
+            ("weight_decay", "weight_decay"),
+            ("initial_accumulator_value", "initial_accumulator_value"),
+            ("eps", "epsilon"),
+        ]:
+            if not 0.0 <= options[key]:
+                raise ValueError(f"Invalid {what} value: {options[key]}")
+
     def __init__(
         self,
         params: Any,

@@ -1,5 +1,7 @@
 """jmod.optim against torch.optim, step for step on the same weights and data."""
 
+import copy
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -287,3 +289,84 @@ def test_constructor_checks_match_torch():
         opt = jmod.optim.SGD([jm.weight, jm.weight], lr=0.1)
     assert str(j_rec[0].message) == str(t_rec[0].message)
     assert len(opt.param_groups[0]["params"]) == 1
+
+
+@pytest.mark.parametrize(
+    "name,kw",
+    [
+        ("Adam", {"lr": 0.01}),
+        ("SGD", {"lr": 0.1, "momentum": 0.9}),
+        ("AdamW", {"lr": 0.01, "amsgrad": True}),
+        ("RMSprop", {"lr": 0.01, "momentum": 0.5, "centered": True}),
+        ("Adagrad", {"lr": 0.1}),
+    ],
+)
+def test_resume_from_a_torch_optimizer_state_dict(name, kw):
+    """A torch run's model and optimizer state dicts load into jmod, and training goes on
+    with torch's numbers (moments, step counts and per-group lrs carried over)."""
+    torch.manual_seed(0)
+    tm = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
+    jm = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))
+    topt = getattr(torch.optim, name)(
+        [{"params": tm[0].parameters()}, {"params": tm[1].parameters(), "lr": kw["lr"] / 2}], **kw
+    )
+    x = torch.randn(4, 3)
+
+    def torch_step():
+        topt.zero_grad()
+        tm(x).pow(2).mean().backward()
+        topt.step()
+
+    for _ in range(3):
+        torch_step()
+    jm.load_state_dict(tm.state_dict())
+    jopt = getattr(jmod.optim, name)([{"params": jm[0].parameters()}, {"params": jm[1].parameters(), "lr": 0.5}], **kw)
+    fresh = copy.deepcopy((jm, jopt))
+    jopt.load_state_dict(topt.state_dict())
+    assert jopt.param_groups[1]["lr"] == kw["lr"] / 2
+
+    def jmod_step(m, opt):
+        opt.step(jmod.grad(lambda m: (m(jnp.asarray(x.numpy())) ** 2).mean())(m))
+
+    for _ in range(2):
+        torch_step()
+        jmod_step(jm, jopt)
+        jmod_step(*fresh)
+    for (n, a), b, c in zip(jm.named_parameters(), tm.parameters(), fresh[0].parameters()):
+        np.testing.assert_allclose(np.asarray(a), b.detach().numpy(), atol=1e-6, err_msg=n)
+        assert np.abs(np.asarray(c) - b.detach().numpy()).max() > 1e-4  # without the state it differs
+
+
+def test_torch_optimizer_state_dict_of_another_shape_is_refused():
+    tm, jm = torch.nn.Linear(2, 2), nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
+    topt, jopt = torch.optim.SGD(tm.parameters(), lr=0.1), jmod.optim.SGD(jm.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="doesn't match the size of optimizer's group"):
+        jopt.load_state_dict(topt.state_dict())
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_model_and_optimizer_copy_together_and_train_the_same(how):
+    import pickle
+
+    jmod.manual_seed(0)
+    m = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))
+    opt = jmod.optim.AdamW([{"params": m[0].parameters()}, {"params": m[1].parameters(), "lr": 0.05}], lr=0.01)
+    x = jnp.ones((2, 3))
+
+    def step(model, o):
+        o.step(jmod.grad(lambda mm: (mm(x) ** 2).mean())(model))
+
+    step(m, opt)
+    m2, opt2 = copy.deepcopy((m, opt)) if how == "deepcopy" else pickle.loads(pickle.dumps((m, opt)))
+    assert [type(g).__name__ for g in opt2.param_groups] == ["ParamGroup", "ParamGroup"]
+    opt2.param_groups[1]["lr"] = 0.05  # the copy's groups drive the copy's state
+    before = np.asarray(m[0].weight)
+    for _ in range(2):
+        step(m, opt)
+        step(m2, opt2)
+    for (n, a), b in zip(m.named_parameters(), m2.parameters()):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-7, err_msg=n)
+    assert not np.allclose(np.asarray(m[0].weight), before)
+    opt2.param_groups[0]["lr"] = 0.0
+    step(m2, opt2)
+    assert opt.param_groups[0]["lr"] == 0.01  # the original is independent

@@ -20,6 +20,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from jmod._src import structure
@@ -105,6 +106,16 @@ def _collect_slots(params: Any) -> tuple[list[Parameter], list[str | None]]:
     return slots, names
 
 
+def _is_torch_format(state_dict: Mapping[str, Any]) -> bool:
+    """torch.optim's layout: parameter positions (ints) in ``param_groups`` and ``state``."""
+    groups = state_dict.get("param_groups") or []
+    return (
+        bool(groups)
+        and all(isinstance(i, int) and not isinstance(i, bool) for g in groups for i in g.get("params", []))
+        and all(isinstance(k, int) for k in state_dict.get("state", {}))
+    )
+
+
 def _check_initialized(slots: list[Parameter]) -> None:
     """Refuse a lazy module's parameters before its first call: optax builds the
     optimizer state from the parameters' shapes, which are not known yet."""
@@ -145,7 +156,9 @@ class Optimizer:
         Array([-0.5], dtype=float32)
     """
 
-    def __init__(self, params: Any, tx: optax.GradientTransformation | None = None, defaults: dict | None = None) -> None:
+    def __init__(
+        self, params: Any, tx: optax.GradientTransformation | None = None, defaults: dict | None = None
+    ) -> None:
         self.defaults = dict(defaults or {})
         groups = self._normalise_groups(params)
         self._slots: list[Parameter] = []
@@ -154,7 +167,11 @@ class Optimizer:
         labels: dict[str, str] = {}
         seen: set[int] = set()
         group_dicts = []
-        flat = [(gi, s, n) for gi, (group_slots, group_names, _) in enumerate(groups) for s, n in zip(group_slots, group_names)]
+        flat = [
+            (gi, s, n)
+            for gi, (group_slots, group_names, _) in enumerate(groups)
+            for s, n in zip(group_slots, group_names)
+        ]
         names_known = [n for _, _, n in flat]
         # State keys: the parameter names when every one is known and distinct (readable
         # state dicts), else positions, as torch keys its optimizer state.
@@ -175,6 +192,7 @@ class Optimizer:
         for g in group_dicts:
             for k, v in self.defaults.items():
                 g.setdefault(k, v)
+        self._tx_from_options = tx is None
         if tx is None:
             tx = self._build_tx([{k: v for k, v in g.items() if k != "params"} for g in group_dicts])
         self.tx = tx
@@ -378,7 +396,15 @@ class Optimizer:
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        """Load a state produced by :meth:`state_dict` (checked before anything changes)."""
+        """Load a state produced by :meth:`state_dict` (checked before anything changes).
+
+        A ``torch.optim`` state dict (``state`` keyed by parameter position,
+        ``param_groups`` listing positions) is accepted too by the torch-named
+        optimizers (SGD, Adam, ...), whose per-parameter state has torch's fields: a
+        torch training run resumes here with its moments and step counts.
+        """
+        if _is_torch_format(state_dict):
+            state_dict = self._from_torch_format(state_dict)
         flat, treedef = jax.tree_util.tree_flatten_with_path(self.opt_state)
         saved = state_dict["state"]
         keys = [jax.tree_util.keystr(p) for p, _ in flat]
@@ -411,6 +437,38 @@ class Optimizer:
                     if k != "params" and g.get(k) != v:
                         g[k] = v
 
+    def _from_torch_format(self, state_dict: Mapping[str, Any]) -> dict[str, Any]:
+        """torch.optim's state dict in this optimizer's own format (see load_state_dict)."""
+        torch_groups = state_dict["param_groups"]
+        order = [i for g in torch_groups for i in g["params"]]
+        if len(torch_groups) != len(self.param_groups) or len(order) != len(self._keys):
+            raise ValueError(
+                "loaded state dict contains a parameter group that doesn't match the size of optimizer's group"
+            )
+        index_of = {key: order[pos] for pos, key in enumerate(self._keys)}
+        torch_state = state_dict["state"]
+        state = {}
+        for path, leaf in jax.tree_util.tree_flatten_with_path(self.opt_state)[0]:
+            names = [p.key for p in path if isinstance(p, jax.tree_util.DictKey)]
+            value = leaf
+            if len(names) >= 2 and names[-2] in index_of:
+                per_param = torch_state.get(index_of[names[-2]], {})
+                field = names[-1]
+                if field in per_param:
+                    value = per_param[field]
+                elif field == "step" and per_param:
+                    value = np.ones((), np.asarray(leaf).dtype)  # torch's SGD keeps no step count
+                elif per_param:
+                    raise ValueError(
+                        f"loaded torch optimizer state for parameter {names[-2]!r} has no {field!r} "
+                        f"(it has {sorted(per_param)}): was it saved by the same kind of optimizer?"
+                    )
+            state[jax.tree_util.keystr(path)] = value
+        groups = [
+            {k: v for k, v in tg.items() if k in g and k != "params"} for g, tg in zip(self.param_groups, torch_groups)
+        ]
+        return {"state": state, "param_groups": groups}
+
     def __repr__(self) -> str:
         lines = [self.__class__.__name__ + " ("]
         for i, group in enumerate(self.param_groups):
@@ -422,10 +480,17 @@ class Optimizer:
         return "\n".join(lines)
 
     def __getstate__(self) -> dict:
-        return self.__dict__.copy()
+        state = self.__dict__.copy()
+        state["param_groups"] = [dict(g) for g in self.param_groups]
+        if state.get("_tx_from_options"):
+            # Rebuilt from the groups' options on load: optax transformations hold local
+            # functions, which pickle cannot save.
+            state["tx"] = None
+        return state
 
     def __setstate__(self, state: dict) -> None:
+        groups = state.pop("param_groups")
         self.__dict__.update(state)
-        for g in self.param_groups:
-            g._owner = self
-
+        self.param_groups = [ParamGroup(self, i, dict(g)) for i, g in enumerate(groups)]
+        if self.tx is None:
+            self.tx = self._build_tx([{k: v for k, v in g.items() if k != "params"} for g in groups])

@@ -38,6 +38,23 @@ def _none_if_zero(g: Any) -> Any:
     return None if isinstance(g, SymbolicZero) else g
 
 
+def _keep_undifferentiated(new: tuple, old: list, perturbed: list[bool]) -> list:
+    """The identity's outputs, except that arrays which are not differentiated keep their
+    original value.
+
+    A custom-VJP function's outputs are all differentiated when any input is, so an
+    undifferentiated input would come out "requiring grad" and make later modules'
+    hooks fire with gradients for it. torch marks those outputs non-differentiable
+    (``BackwardHookFunction``); here, when the differentiation's forward ran at this
+    call (``perturbed`` is known: jmod.grad / jax.grad around the call), they are
+    passed on unwrapped. Otherwise (no differentiation, or ``jax.grad`` of an already
+    compiled function) everything goes through the identity.
+    """
+    if len(perturbed) != len(old):
+        return list(new)
+    return [v if p else o for v, o, p in zip(new, old, perturbed)]
+
+
 class BackwardHook:
     """Per-call state linking a module call's output gradients to its input gradients."""
 
@@ -84,7 +101,7 @@ class BackwardHook:
             return hook._on_input_grads(grads, perturbed, avals)
 
         identity.defvjp(fwd, bwd, symbolic_zeros=True)
-        new = identity(*[args[i] for i in idx])
+        new = _keep_undifferentiated(identity(*[args[i] for i in idx]), [args[i] for i in idx], perturbed)
         out = list(args)
         for i, v in zip(idx, new):
             out[i] = v
@@ -142,7 +159,7 @@ class BackwardHook:
             return hook._on_output_grads(grads, perturbed)
 
         identity.defvjp(fwd, bwd, symbolic_zeros=True)
-        new = identity(*[outs[i] for i in idx])
+        new = _keep_undifferentiated(identity(*[outs[i] for i in idx]), [outs[i] for i in idx], perturbed)
         out = list(outs)
         for i, v in zip(idx, new):
             out[i] = v

@@ -1620,3 +1620,58 @@ def test_handle_pickled_with_its_module_still_removes_the_hook():
         return before, len(m2._forward_hooks), len(m2._forward_hooks_always_called), len(m._forward_hooks)
 
     assert run(JMOD) == run(TORCH) == ((1, 1, True), 0, 0, 1)
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "jmod.jit"])
+def test_input_that_needs_no_gradient_stays_so_inside_a_hooked_module(compiled):
+    """A block's input that needs no gradient (``y``) must not come out of the block's
+    backward-hook wrapper needing one: the inner modules that use it fire their full
+    backward hooks with ``grad_input`` None (torch's BackwardHookFunction marks it
+    non-differentiable), and the order and values match torch's."""
+
+    def build(lib, log):
+        class Block(lib.Module):
+            def __init__(self):
+                super().__init__()
+                self.a, self.b = lib.Linear(3, 3), lib.Linear(3, 3)
+
+            def forward(self, x, y):
+                return self.a(x) * self.b(y), self.a(y)
+
+        m = Block()
+        for name, mod in [("blk", m), ("a", m.a), ("b", m.b)]:
+
+            def summary(gs):
+                return tuple(None if g is None else round(float(g.sum()), 4) for g in gs)
+
+            # jmod, compiled: host=True so that the hooks see concrete gradients
+            host = {"host": True} if compiled and lib is jmod.nn else {}
+            mod.register_full_backward_pre_hook(
+                lambda md, go, name=name: log.append(("bpre", name, summary(go))), **host
+            )
+            mod.register_full_backward_hook(
+                lambda md, gi, go, name=name: log.append(("bwd", name, summary(gi))), **host
+            )
+        return m
+
+    t_log, j_log = [], []
+    torch.manual_seed(0)
+    tm, jm = build(torch.nn, t_log), build(jmod.nn, j_log)
+    jm.load_state_dict(tm.state_dict())
+    x = np.random.default_rng(0).standard_normal((2, 3)).astype(np.float32)
+    y = x[::-1].copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # both warn that a's and b's hooks fire at the output
+        o1, o2 = tm(torch.tensor(x, requires_grad=True), torch.tensor(y))
+        (o1.sum() * 2 + o2.sum()).backward()
+
+        def loss(m, x, y):
+            o1, o2 = m(x, y)
+            return o1.sum() * 2 + o2.sum()
+
+        grad = jmod.grad(loss, argnums=(0, 1))
+        if compiled:
+            grad = jmod.jit(grad)
+        grad(jm, jnp.asarray(x), jnp.asarray(y))
+    assert j_log == t_log
+    assert ("bwd", "b", (None,)) in j_log

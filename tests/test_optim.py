@@ -292,7 +292,7 @@ def test_new_optimizers_hyperparameter_changes_without_retrace(name):
     step = jmod.jit(lambda m, opt, x, y: opt.step(jmod.grad(_loss_j)(m, x, y)))
     rng = np.random.default_rng(1)
     for i in range(6):
-        changes = {"lr": kw["lr"] * (0.7**i)}
+        changes = {"lr": kw["lr"] * (0.7 ** (i + 1))}  # from before the first step
         if name == "Rprop":
             changes["etas"] = (0.3 + 0.02 * i, 1.5 - 0.05 * i)
         for opt in (jopt, topt):

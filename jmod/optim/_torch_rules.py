@@ -377,12 +377,14 @@ def _rprop_one(g: jax.Array, s: dict, p: jax.Array, h: dict, *, maximize: bool) 
     step_size_min, step_size_max = h["step_size_min"], h["step_size_max"]
     g = -g if maximize else g
     step = s["step"] + 1
+    # torch creates the step sizes at the parameter's first step, from the lr of that moment
+    step_size = jnp.where(s["step"] == 0, jnp.asarray(h["lr"], p.dtype), s["step_size"])
     sign = jnp.sign(g * s["prev"])
     # torch: sign[sign > 0] = etaplus; sign[sign < 0] = etaminus; sign[sign == 0] = 1 (NaN stays)
     sign = jnp.where(sign > 0, etaplus, sign)
     sign = jnp.where(sign < 0, etaminus, sign)
     sign = jnp.where(sign == 0, 1, sign).astype(p.dtype)
-    step_size = jnp.clip(s["step_size"] * sign, step_size_min, step_size_max).astype(p.dtype)
+    step_size = jnp.clip(step_size * sign, step_size_min, step_size_max).astype(p.dtype)
     g = jnp.where(sign == etaminus.astype(p.dtype), 0, g)
     return p - jnp.sign(g) * step_size, {"step": step, "prev": g, "step_size": step_size}
 
@@ -403,6 +405,7 @@ def rprop(
         return {"step": _step0(p), "prev": _zeros_like(p), "step_size": _zeros_like(p, lr)}
 
     hyper = {
+        "lr": lr,
         "etaminus": etaminus,
         "etaplus": etaplus,
         "step_size_min": step_size_min,
@@ -416,7 +419,9 @@ def _asgd_one(g: jax.Array, s: dict, p: jax.Array, h: dict, *, maximize: bool) -
     g = -g if maximize else g
     step = s["step"] + 1
     g = g + weight_decay * p
-    eta, mu = s["eta"], s["mu"]
+    # torch creates eta at the parameter's first step, from the lr of that moment
+    eta = jnp.where(s["step"] == 0, jnp.asarray(lr, s["eta"].dtype), s["eta"])
+    mu = s["mu"]
     p = p * (1 - lambd * eta)  # decay term
     p = p - eta * g
     ax = jnp.where(mu != 1, s["ax"] + (p - s["ax"]) * mu, p)

@@ -317,7 +317,8 @@ class Adamax(_TorchOptimizer):
     Examples:
         >>> import jmod
         >>> from jmod import nn
-        >>> opt = jmod.optim.Adamax(nn.Linear(4, 2).parameters())
+        >>> model = nn.Linear(4, 2)
+        >>> opt = jmod.optim.Adamax(model.parameters())
         >>> opt.param_groups[0]["lr"], opt.param_groups[0]["betas"]
         (0.002, (0.9, 0.999))
     """

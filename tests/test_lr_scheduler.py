@@ -42,6 +42,12 @@ def _optimizers(j, t, kind="sgd", groups=False):
         return jmod.optim.Adam(jp, lr=0.1), torch.optim.Adam(tp, lr=0.1)
     if kind == "adagrad":
         return jmod.optim.Adagrad(jp, lr=0.1), torch.optim.Adagrad(tp, lr=0.1)
+    if kind == "nadam":
+        return jmod.optim.NAdam(jp, lr=0.1), torch.optim.NAdam(tp, lr=0.1)
+    if kind == "rprop":
+        return jmod.optim.Rprop(jp, lr=0.1), torch.optim.Rprop(tp, lr=0.1)
+    if kind == "asgd":
+        return jmod.optim.ASGD(jp, lr=0.1, t0=3), torch.optim.ASGD(tp, lr=0.1, t0=3)
     raise ValueError(kind)
 
 
@@ -115,7 +121,11 @@ CASES = {
     "StepLR": (lambda S, o: S.StepLR(o, step_size=3, gamma=0.5), ["sgd"]),
     "MultiStepLR": (lambda S, o: S.MultiStepLR(o, milestones=[2, 5, 5, 9], gamma=0.3), ["sgd"]),
     "ConstantLR": (lambda S, o: S.ConstantLR(o, factor=0.5, total_iters=4), ["sgd"]),
-    "LinearLR": (lambda S, o: S.LinearLR(o, start_factor=0.2, end_factor=0.9, total_iters=6), ["sgd"]),
+    # LinearLR scales the lr before the first step: Rprop's step sizes and ASGD's eta start from it
+    "LinearLR": (
+        lambda S, o: S.LinearLR(o, start_factor=0.2, end_factor=0.9, total_iters=6),
+        ["sgd", "rprop", "asgd"],
+    ),
     "ExponentialLR": (lambda S, o: S.ExponentialLR(o, gamma=0.8), ["sgd"]),
     "SequentialLR": (
         lambda S, o: S.SequentialLR(
@@ -146,7 +156,7 @@ CASES = {
         lambda S, o: S.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=2, cycle_momentum=False),
         ["adagrad"],
     ),
-    "OneCycleLR": (lambda S, o: S.OneCycleLR(o, max_lr=0.1, total_steps=STEPS), ["sgd", "adam"]),
+    "OneCycleLR": (lambda S, o: S.OneCycleLR(o, max_lr=0.1, total_steps=STEPS), ["sgd", "adam", "nadam"]),
     "OneCycleLR-3phase-linear": (
         lambda S, o: S.OneCycleLR(
             o, max_lr=0.2, epochs=3, steps_per_epoch=4, pct_start=0.25, anneal_strategy="linear", three_phase=True

@@ -45,13 +45,15 @@ def _loss_j(m, x, y):
     return ((m(x) - y) ** 2).mean()
 
 
-def _run(make_j, make_t, steps=5, jit=False, freeze=None):
+def _run(make_j, make_t, steps=5, jit=False, freeze=None, opts=None):
     j, t = _pair()
     if freeze:
         getattr(j, freeze).requires_grad_(False)
         getattr(t, freeze).requires_grad_(False)
     jopt = make_j(j)
     topt = make_t(t)
+    if opts is not None:
+        opts.extend([jopt, topt])
     rng = np.random.default_rng(0)
 
     def jstep(m, opt, x, y):
@@ -72,6 +74,8 @@ def _run(make_j, make_t, steps=5, jit=False, freeze=None):
             b = p.detach().numpy()
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=name)
             worst = max(worst, float(np.abs(a - b).max()))
+    if jit:
+        assert step.trace_count == 1
     return j, t, worst
 
 
@@ -103,6 +107,54 @@ CASES = {
         torch.optim.RMSprop,
     ),
     "adagrad": ({"lr": 1e-1, "lr_decay": 0.01, "weight_decay": 0.01}, jmod.optim.Adagrad, torch.optim.Adagrad),
+    "adamax": ({"lr": 1e-2}, jmod.optim.Adamax, torch.optim.Adamax),
+    "adamax_wd_maximize": (
+        {"lr": 1e-2, "betas": (0.8, 0.9), "eps": 1e-3, "weight_decay": 0.1, "maximize": True},
+        jmod.optim.Adamax,
+        torch.optim.Adamax,
+    ),
+    "nadam": ({"lr": 1e-2}, jmod.optim.NAdam, torch.optim.NAdam),
+    "nadam_l2_momentum_decay": (
+        {"lr": 1e-2, "weight_decay": 0.1, "momentum_decay": 0.05},
+        jmod.optim.NAdam,
+        torch.optim.NAdam,
+    ),
+    "nadam_decoupled": (
+        {"lr": 1e-2, "betas": (0.8, 0.95), "weight_decay": 0.1, "decoupled_weight_decay": True},
+        jmod.optim.NAdam,
+        torch.optim.NAdam,
+    ),
+    # 8 steps: RAdam takes the rectified branch (rho_t > 5) from step 6 on
+    "radam": ({"lr": 1e-2}, jmod.optim.RAdam, torch.optim.RAdam, 8),
+    "radam_l2": ({"lr": 1e-2, "betas": (0.9, 0.9), "weight_decay": 0.1}, jmod.optim.RAdam, torch.optim.RAdam, 8),
+    "radam_decoupled_maximize": (
+        {"lr": 1e-2, "betas": (0.8, 0.95), "weight_decay": 0.1, "decoupled_weight_decay": True, "maximize": True},
+        jmod.optim.RAdam,
+        torch.optim.RAdam,
+        8,
+    ),
+    "adadelta": ({}, jmod.optim.Adadelta, torch.optim.Adadelta),
+    "adadelta_wd": (
+        {"lr": 0.5, "rho": 0.8, "eps": 1e-4, "weight_decay": 0.1},
+        jmod.optim.Adadelta,
+        torch.optim.Adadelta,
+    ),
+    "rprop": ({}, jmod.optim.Rprop, torch.optim.Rprop),
+    # the step sizes hit both clamps and the gradients change sign
+    "rprop_etas_step_sizes": (
+        {"lr": 0.05, "etas": (0.3, 1.5), "step_sizes": (1e-3, 0.08)},
+        jmod.optim.Rprop,
+        torch.optim.Rprop,
+        8,
+    ),
+    "asgd": ({}, jmod.optim.ASGD, torch.optim.ASGD),
+    # t0=2: the average ``ax`` starts moving at step 3 (mu < 1)
+    "asgd_averaging_wd": (
+        {"lr": 0.1, "lambd": 1e-2, "alpha": 0.5, "t0": 2, "weight_decay": 0.1},
+        jmod.optim.ASGD,
+        torch.optim.ASGD,
+        8,
+    ),
 }
 
 
@@ -110,8 +162,13 @@ CASES = {
 @pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_matches_torch_step_for_step(case, jit):
-    kwargs, jcls, tcls = CASES[case]
-    _run(lambda m: jcls(m.parameters(), **kwargs), lambda m: tcls(m.parameters(), **kwargs), jit=jit)
+    kwargs, jcls, tcls, *steps = CASES[case]
+    _run(
+        lambda m: jcls(m.parameters(), **kwargs),
+        lambda m: tcls(m.parameters(), **kwargs),
+        jit=jit,
+        steps=steps[0] if steps else 5,
+    )
 
 
 @pytest.mark.torch
@@ -162,6 +219,109 @@ def test_learning_rate_change_through_param_groups_without_retrace():
         np.testing.assert_allclose(np.asarray(j.get_parameter(name)), p.detach().numpy(), rtol=1e-5, atol=1e-6)
     assert step.trace_count == 1
     assert jopt.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5**5)
+
+
+NEW_OPTIMIZERS = {
+    "Adamax": {"lr": 1e-2, "weight_decay": 0.1},
+    "NAdam": {"lr": 1e-2, "weight_decay": 0.1, "decoupled_weight_decay": True},
+    "RAdam": {"lr": 1e-2, "weight_decay": 0.1},
+    "Adadelta": {"lr": 0.5, "weight_decay": 0.1},
+    "Rprop": {"lr": 0.05, "etas": (0.3, 1.5)},
+    "ASGD": {"lr": 0.1, "lambd": 1e-2, "t0": 2, "weight_decay": 0.1},
+}
+
+
+def _jmod_state_by_param(jopt):
+    """jmod's per-parameter optimizer state as ``{param key: {torch field: array}}``."""
+    out = {}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(jopt.opt_state)[0]:
+        names = [p.key for p in path if isinstance(p, jax.tree_util.DictKey)]
+        if len(names) >= 2 and names[-2] in jopt._keys:
+            out.setdefault(names[-2], {})[names[-1]] = np.asarray(leaf)
+    return out
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("name", sorted(NEW_OPTIMIZERS))
+def test_groups_frozen_parameter_and_state_layout_match_torch(name):
+    """Two parameter groups (one with its own lr and options), a parameter without a
+    gradient (skipped, its state untouched), compiled: torch's parameters, and per
+    parameter the same state fields with the same values as torch's optimizer state."""
+    kw = NEW_OPTIMIZERS[name]
+
+    def groups(m):
+        named = list(m.named_parameters())
+        weights = [p for n, p in named if n.endswith("weight")]
+        biases = [p for n, p in named if n.endswith("bias")]
+        return [{"params": weights}, {"params": biases, "lr": kw["lr"] / 2, "weight_decay": 0.0}]
+
+    opts = []
+    j, t, worst = _run(
+        lambda m: getattr(jmod.optim, name)(groups(m), **kw),
+        lambda m: getattr(torch.optim, name)(groups(m), **kw),
+        steps=8,
+        jit=True,
+        freeze="fc1",
+        opts=opts,
+    )
+    jopt, topt = opts
+    np.testing.assert_array_equal(np.asarray(j.fc1.weight), t.fc1.weight.detach().numpy())
+    jstate = _jmod_state_by_param(jopt)
+    for pname, p in t.named_parameters():
+        tstate = topt.state.get(p, {})
+        if pname.startswith("fc1"):
+            assert not tstate  # torch never created it
+            assert float(jstate[pname]["step"]) == 0.0
+            continue
+        assert sorted(jstate[pname]) == sorted(tstate), pname
+        for field, value in tstate.items():
+            np.testing.assert_allclose(
+                jstate[pname][field], value.detach().numpy(), rtol=1e-5, atol=1e-6, err_msg=f"{pname}.{field}"
+            )
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("name", sorted(NEW_OPTIMIZERS))
+def test_new_optimizers_hyperparameter_changes_without_retrace(name):
+    """``param_groups[0]["lr"] = ...`` (and Rprop's ``etas``) between compiled steps, as
+    torch: same parameters, one trace."""
+    kw = NEW_OPTIMIZERS[name]
+    j, t = _pair()
+    jopt = getattr(jmod.optim, name)(j.parameters(), **kw)
+    topt = getattr(torch.optim, name)(t.parameters(), **kw)
+    step = jmod.jit(lambda m, opt, x, y: opt.step(jmod.grad(_loss_j)(m, x, y)))
+    rng = np.random.default_rng(1)
+    for i in range(6):
+        changes = {"lr": kw["lr"] * (0.7 ** (i + 1))}  # from before the first step
+        if name == "Rprop":
+            changes["etas"] = (0.3 + 0.02 * i, 1.5 - 0.05 * i)
+        for opt in (jopt, topt):
+            for g in opt.param_groups:
+                for k, v in changes.items():
+                    g[k] = v
+        x = rng.standard_normal((4, 5)).astype(np.float32)
+        y = rng.standard_normal((4, 3)).astype(np.float32)
+        topt.zero_grad()
+        ((t(torch.tensor(x)) - torch.tensor(y)) ** 2).mean().backward()
+        topt.step()
+        step(j, jopt, jnp.asarray(x), jnp.asarray(y))
+    for pname, p in t.named_parameters():
+        np.testing.assert_allclose(np.asarray(j.get_parameter(pname)), p.detach().numpy(), rtol=1e-5, atol=1e-6)
+    assert step.trace_count == 1
+
+
+@pytest.mark.parametrize("name", sorted(NEW_OPTIMIZERS))
+def test_new_optimizer_signatures_match_torch(name):
+    import inspect
+
+    def described(cls):
+        return [(p.name, p.kind, p.default) for p in inspect.signature(cls.__init__).parameters.values()]
+
+    assert described(getattr(jmod.optim, name)) == described(getattr(torch.optim, name))
+    assert (
+        getattr(jmod.optim, name)(nn.Linear(2, 2)).defaults.items()
+        <= getattr(torch.optim, name)(torch.nn.Linear(2, 2).parameters()).defaults.items()
+    )
 
 
 def test_optax_schedule_and_generic_transformation():
@@ -271,6 +431,24 @@ def test_constructor_checks_match_torch():
         ("SGD", {"lr": 0.1, "nesterov": True}),
         ("Adam", {"lr": 0.1, "betas": (1.0, 0.9)}),
         ("RMSprop", {"lr": 0.1, "alpha": -1}),
+        # the new optimizers, including which check fires first
+        ("Adamax", {"lr": 0.1, "eps": -1, "betas": (1.0, 0.9)}),
+        ("Adamax", {"betas": (0.9, 1.0), "weight_decay": -1}),
+        ("Adamax", {"weight_decay": -1}),
+        ("NAdam", {"momentum_decay": -1}),
+        ("NAdam", {"weight_decay": -1, "momentum_decay": -1}),
+        ("NAdam", {"lr": -1, "eps": -1}),
+        ("RAdam", {"betas": (-0.1, 0.9)}),
+        ("RAdam", {"eps": -1, "weight_decay": -1}),
+        ("Adadelta", {"rho": 1.1}),
+        ("Adadelta", {"rho": -0.1, "eps": -1}),
+        ("Adadelta", {"eps": -1, "weight_decay": -1}),
+        ("Adadelta", {"weight_decay": -1}),
+        ("Rprop", {"etas": (1.0, 1.2)}),
+        ("Rprop", {"etas": (0.5, 1.0)}),
+        ("Rprop", {"lr": -1, "etas": (0, 0)}),
+        ("ASGD", {"weight_decay": -1}),
+        ("ASGD", {"lr": -1, "weight_decay": -1}),
     ]
     for name, kw in cases:
         with pytest.raises(ValueError) as t_err:
@@ -299,6 +477,12 @@ def test_constructor_checks_match_torch():
         ("AdamW", {"lr": 0.01, "amsgrad": True}),
         ("RMSprop", {"lr": 0.01, "momentum": 0.5, "centered": True}),
         ("Adagrad", {"lr": 0.1}),
+        ("Adamax", {"lr": 0.01}),
+        ("NAdam", {"lr": 0.01, "decoupled_weight_decay": True, "weight_decay": 0.1}),
+        ("RAdam", {"lr": 0.01}),
+        ("Adadelta", {"lr": 1.0}),
+        ("Rprop", {"lr": 0.01}),
+        ("ASGD", {"lr": 0.1, "lambd": 0.1, "t0": 1}),
     ],
 )
 def test_resume_from_a_torch_optimizer_state_dict(name, kw):

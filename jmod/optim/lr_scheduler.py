@@ -86,7 +86,8 @@ def _check_optimizer(optimizer: Any) -> None:
         if "lr" not in group:
             raise KeyError(
                 f"param 'lr' is not specified in param_groups[{i}]: learning rate schedulers need a torch-style "
-                "optimizer (jmod.optim.SGD, Adam, AdamW, RMSprop, Adagrad); for Optimizer(model, tx) use an optax "
+                "optimizer (jmod.optim.SGD, Adam, AdamW, RMSprop, Adagrad, Adamax, NAdam, RAdam, Adadelta, Rprop, ASGD); "
+                "for Optimizer(model, tx) use an optax "
                 "schedule inside tx instead"
             )
         if callable(group["lr"]):

@@ -374,8 +374,11 @@ class Optimizer:
         hp = self._find_hyperparams(state, group_index)
         if hp is None:
             return False
-        names = ("b1", "b2") if key == "betas" else (key,)
-        values = tuple(value) if key == "betas" else (value,)
+        # torch's pair options (Adam's ``betas``, Rprop's ``etas``/``step_sizes``) are two
+        # scalar hyperparameters of the rule (``_rename``).
+        target = getattr(self, "_rename", {}).get(key, key)
+        names = target if isinstance(target, tuple) else (target,)
+        values = tuple(value) if isinstance(target, tuple) else (value,)
         if not all(n in hp for n in names):
             return False
         for n, v in zip(names, values):

@@ -1,4 +1,5 @@
-"""torch.optim's optimizers by name: SGD, Adam, AdamW, RMSprop, Adagrad.
+"""torch.optim's optimizers by name: SGD, Adam, AdamW, RMSprop, Adagrad, Adamax, NAdam,
+RAdam, Adadelta, Rprop, ASGD.
 
 Same constructor arguments and defaults as torch, same numbers step for step (see
 ``_torch_rules.py``). Options live in the optax state (``optax.inject_hyperparams``)
@@ -8,6 +9,7 @@ recompiling, and a callable ``lr`` (an optax schedule of the step count) works t
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import optax
@@ -15,7 +17,7 @@ import optax
 from jmod.optim import _torch_rules
 from jmod.optim.optimizer import Optimizer
 
-__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"]
+__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "NAdam", "RAdam", "Adadelta", "Rprop", "ASGD"]
 
 
 def _check_lr(lr: Any) -> None:
@@ -35,14 +37,24 @@ class _TorchOptimizer(Optimizer):
         super().__init__(params, None, defaults=defaults)
 
     def _rule_args(self, options: dict) -> dict:
+        def num(x: Any) -> Any:
+            # a Python int (torch's ``momentum=0``, ``step_sizes=(1e-6, 50)``) would become an
+            # int32 hyperparameter, and a later float assigned through param_groups truncated
+            return float(x) if isinstance(x, int) and not isinstance(x, bool) else x
+
+        # torch keeps a group's other keys (a name, another optimizer's option) and
+        # ignores them; so does the rule
+        accepted = inspect.signature(type(self)._rule).parameters
         args = {}
         for k, v in options.items():
             target = self._rename.get(k, k)
+            if (target[0] if isinstance(target, tuple) else target) not in accepted:
+                continue
             if isinstance(target, tuple):
                 for t, x in zip(target, v):
-                    args[t] = x
+                    args[t] = num(x)
             else:
-                args[target] = v
+                args[target] = v if k in self._static else num(v)
         return args
 
     def _build_tx(self, group_options: list[dict]) -> optax.GradientTransformation:
@@ -102,7 +114,12 @@ class SGD(_TorchOptimizer):
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         super().__init__(
-            params, lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov,
+            params,
+            lr=lr,
+            momentum=momentum,
+            dampening=dampening,
+            weight_decay=weight_decay,
+            nesterov=nesterov,
             maximize=maximize,
         )
 
@@ -180,7 +197,9 @@ class AdamW(Adam):
         differentiable: bool = False,
         fused: Any = None,
     ) -> None:
-        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize)
+        super().__init__(
+            params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize
+        )
 
 
 class RMSprop(_TorchOptimizer):
@@ -218,7 +237,13 @@ class RMSprop(_TorchOptimizer):
         if not 0.0 <= alpha:
             raise ValueError(f"Invalid alpha value: {alpha}")
         super().__init__(
-            params, lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum, centered=centered,
+            params,
+            lr=lr,
+            alpha=alpha,
+            eps=eps,
+            weight_decay=weight_decay,
+            momentum=momentum,
+            centered=centered,
             maximize=maximize,
         )
 
@@ -256,6 +281,263 @@ class Adagrad(_TorchOptimizer):
         fused: Any = None,
     ) -> None:
         super().__init__(
-            params, lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
-            initial_accumulator_value=initial_accumulator_value, eps=eps, maximize=maximize,
+            params,
+            lr=lr,
+            lr_decay=lr_decay,
+            weight_decay=weight_decay,
+            initial_accumulator_value=initial_accumulator_value,
+            eps=eps,
+            maximize=maximize,
         )
+
+
+def _check(options: dict, checks: list) -> None:
+    """torch's ``0.0 <= value`` checks, in its order: ``(key, what)`` pairs, or ``"betas"``."""
+    for item in checks:
+        if item == "betas":
+            b1, b2 = options["betas"]
+            if not 0.0 <= b1 < 1.0:
+                raise ValueError(f"Invalid beta parameter at index 0: {b1}")
+            if not 0.0 <= b2 < 1.0:
+                raise ValueError(f"Invalid beta parameter at index 1: {b2}")
+            continue
+        key, what = item
+        if not 0.0 <= options[key]:
+            raise ValueError(f"Invalid {what} value: {options[key]}")
+
+
+class Adamax(_TorchOptimizer):
+    r"""Adamax (Adam with the infinity norm), torch.optim.Adamax's numbers.
+
+    Args:
+        params: the model, ``model.parameters()``, ``model.named_parameters()`` or
+            a list of parameter-group dicts.
+        lr, betas, eps, weight_decay, maximize: as torch (``lr`` defaults to 2e-3).
+
+    Examples:
+        >>> import jmod
+        >>> from jmod import nn
+        >>> model = nn.Linear(4, 2)
+        >>> opt = jmod.optim.Adamax(model.parameters())
+        >>> opt.param_groups[0]["lr"], opt.param_groups[0]["betas"]
+        (0.002, (0.9, 0.999))
+    """
+
+    _rule = staticmethod(_torch_rules.adamax)
+    _static = ("maximize",)
+    _rename = {"betas": ("b1", "b2")}
+
+    def __init__(
+        self,
+        params: Any,
+        lr: Any = 2e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        foreach: Any = None,
+        *,
+        maximize: bool = False,
+        differentiable: bool = False,
+        capturable: bool = False,
+    ) -> None:
+        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, maximize=maximize)
+
+    def _validate(self, options: dict) -> None:
+        _check_lr(options["lr"])
+        _check(options, [("eps", "epsilon"), "betas", ("weight_decay", "weight_decay")])
+
+
+class NAdam(_TorchOptimizer):
+    r"""NAdam (Adam with Nesterov momentum), torch.optim.NAdam's numbers.
+
+    Args:
+        params: the model, ``model.parameters()``, ``model.named_parameters()`` or
+            a list of parameter-group dicts.
+        lr, betas, eps, weight_decay, momentum_decay, decoupled_weight_decay,
+            maximize: as torch (``lr`` defaults to 2e-3; ``decoupled_weight_decay=True``
+            is NAdamW).
+    """
+
+    _rule = staticmethod(_torch_rules.nadam)
+    _static = ("decoupled_weight_decay", "maximize")
+    _rename = {"betas": ("b1", "b2")}
+
+    def __init__(
+        self,
+        params: Any,
+        lr: Any = 2e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        momentum_decay: float = 4e-3,
+        decoupled_weight_decay: bool = False,
+        *,
+        foreach: Any = None,
+        maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+    ) -> None:
+        super().__init__(
+            params,
+            lr=lr,
+            betas=tuple(betas),
+            eps=eps,
+            weight_decay=weight_decay,
+            momentum_decay=momentum_decay,
+            decoupled_weight_decay=decoupled_weight_decay,
+            maximize=maximize,
+        )
+
+    def _validate(self, options: dict) -> None:
+        _check_lr(options["lr"])
+        _check(
+            options,
+            [("eps", "epsilon"), "betas", ("weight_decay", "weight_decay"), ("momentum_decay", "momentum_decay")],
+        )
+
+
+class RAdam(_TorchOptimizer):
+    r"""RAdam (rectified Adam), torch.optim.RAdam's numbers.
+
+    Args:
+        params: the model, ``model.parameters()``, ``model.named_parameters()`` or
+            a list of parameter-group dicts.
+        lr, betas, eps, weight_decay, decoupled_weight_decay, maximize: as torch.
+    """
+
+    _rule = staticmethod(_torch_rules.radam)
+    _static = ("decoupled_weight_decay", "maximize")
+    _rename = {"betas": ("b1", "b2")}
+
+    def __init__(
+        self,
+        params: Any,
+        lr: Any = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        decoupled_weight_decay: bool = False,
+        *,
+        foreach: Any = None,
+        maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+    ) -> None:
+        super().__init__(
+            params,
+            lr=lr,
+            betas=tuple(betas),
+            eps=eps,
+            weight_decay=weight_decay,
+            decoupled_weight_decay=decoupled_weight_decay,
+            maximize=maximize,
+        )
+
+    def _validate(self, options: dict) -> None:
+        _check_lr(options["lr"])
+        _check(options, [("eps", "epsilon"), "betas", ("weight_decay", "weight_decay")])
+
+
+class Adadelta(_TorchOptimizer):
+    r"""Adadelta, torch.optim.Adadelta's numbers.
+
+    Args:
+        params: the model, ``model.parameters()``, ``model.named_parameters()`` or
+            a list of parameter-group dicts.
+        lr, rho, eps, weight_decay, maximize: as torch (``lr`` defaults to 1.0).
+    """
+
+    _rule = staticmethod(_torch_rules.adadelta)
+    _static = ("maximize",)
+
+    def __init__(
+        self,
+        params: Any,
+        lr: Any = 1.0,
+        rho: float = 0.9,
+        eps: float = 1e-6,
+        weight_decay: float = 0,
+        foreach: Any = None,
+        *,
+        capturable: bool = False,
+        maximize: bool = False,
+        differentiable: bool = False,
+    ) -> None:
+        super().__init__(params, lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
+
+    def _validate(self, options: dict) -> None:
+        _check_lr(options["lr"])
+        if not 0.0 <= options["rho"] <= 1.0:
+            raise ValueError(f"Invalid rho value: {options['rho']}")
+        _check(options, [("eps", "epsilon"), ("weight_decay", "weight_decay")])
+
+
+class Rprop(_TorchOptimizer):
+    r"""Rprop (resilient backpropagation), torch.optim.Rprop's numbers.
+
+    Args:
+        params: the model, ``model.parameters()``, ``model.named_parameters()`` or
+            a list of parameter-group dicts.
+        lr: the initial per-element step size (taken when the state is created, as
+            in torch; later changes of ``lr`` do not affect the step sizes).
+        etas: ``(etaminus, etaplus)``, the factors shrinking / growing a step size.
+        step_sizes: ``(min, max)`` step size.
+        maximize: as torch.
+    """
+
+    _rule = staticmethod(_torch_rules.rprop)
+    _static = ("maximize",)
+    _rename = {"etas": ("etaminus", "etaplus"), "step_sizes": ("step_size_min", "step_size_max")}
+
+    def __init__(
+        self,
+        params: Any,
+        lr: Any = 1e-2,
+        etas: tuple[float, float] = (0.5, 1.2),
+        step_sizes: tuple[float, float] = (1e-6, 50),
+        *,
+        capturable: bool = False,
+        foreach: Any = None,
+        maximize: bool = False,
+        differentiable: bool = False,
+    ) -> None:
+        super().__init__(params, lr=lr, etas=tuple(etas), step_sizes=tuple(step_sizes), maximize=maximize)
+
+    def _validate(self, options: dict) -> None:
+        _check_lr(options["lr"])
+        etaminus, etaplus = options["etas"]
+        if not 0.0 < etaminus < 1.0 < etaplus:
+            raise ValueError(f"Invalid eta values: {etaminus}, {etaplus}")
+
+
+class ASGD(_TorchOptimizer):
+    r"""Averaged SGD, torch.optim.ASGD's numbers (the average is kept in the ``"ax"``
+    state, as torch does; the parameters follow the plain iterates).
+
+    Args:
+        params: the model, ``model.parameters()``, ``model.named_parameters()`` or
+            a list of parameter-group dicts.
+        lr, lambd, alpha, t0, weight_decay, maximize: as torch.
+    """
+
+    _rule = staticmethod(_torch_rules.asgd)
+    _static = ("maximize",)
+
+    def __init__(
+        self,
+        params: Any,
+        lr: Any = 1e-2,
+        lambd: float = 1e-4,
+        alpha: float = 0.75,
+        t0: float = 1e6,
+        weight_decay: float = 0,
+        foreach: Any = None,
+        maximize: bool = False,
+        differentiable: bool = False,
+        capturable: bool = False,
+    ) -> None:
+        super().__init__(params, lr=lr, lambd=lambd, alpha=alpha, t0=t0, weight_decay=weight_decay, maximize=maximize)
+
+    def _validate(self, options: dict) -> None:
+        _check_lr(options["lr"])
+        _check(options, [("weight_decay", "weight_decay")])

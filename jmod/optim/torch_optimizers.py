@@ -353,9 +353,9 @@ class NAdam(_TorchOptimizer):
     Args:
         params: the model, ``model.parameters()``, ``model.named_parameters()`` or
             a list of parameter-group dicts.
-        lr, betas, eps, weight_decay, momentum_decay, decoupled_weight_decay,
-            maximize: as torch (``lr`` defaults to 2e-3; ``decoupled_weight_decay=True``
-            is NAdamW).
+        lr: learning rate (default 2e-3, as torch).
+        betas, eps, weight_decay, momentum_decay, maximize: as torch.
+        decoupled_weight_decay: ``True`` gives NAdamW (as torch).
     """
 
     _rule = staticmethod(_torch_rules.nadam)

@@ -16,23 +16,22 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
 from jmod._src.arrays import is_tracer
-from jmod._src.devices import place
+from jmod._src.devices import place, resolve_device
 from jmod.nn.modules.module import Module
 
 __all__ = ["DataParallel"]
 
 
 def _device_index(device: Any) -> int:
-    """An index into ``jax.devices()`` from an int, a ``jax.Device`` or ``"cpu:3"``-style text."""
+    """An index into ``jax.devices()`` from an int, a ``jax.Device`` or a torch-style
+    string (``"cpu:3"``, ``"cuda:1"``; parsed by ``resolve_device``, as ``Module.to``)."""
     devices = jax.devices()
-    if isinstance(device, jax.Device):
-        return devices.index(device)
-    if isinstance(device, str):
-        device = device.rsplit(":", 1)[-1] if ":" in device else 0
-    index = int(device)
-    if not 0 <= index < len(devices):
-        raise RuntimeError(f"device index {index} out of range: {len(devices)} device(s) available")
-    return index
+    if isinstance(device, int) and not 0 <= device < len(devices):
+        raise RuntimeError(f"device index {device} out of range: {len(devices)} device(s) available")
+    resolved = resolve_device(device)
+    if resolved not in devices:
+        raise RuntimeError(f"DataParallel needs devices of the default backend ({devices[0].platform}), got {device!r}")
+    return devices.index(resolved)
 
 
 @functools.cache

@@ -114,7 +114,7 @@ def value_and_grad(
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from jmod._src.random import default_generator
+        from jmod._src.random import current_generator
 
         for i in argnums_t:
             if i >= len(args):
@@ -125,7 +125,7 @@ def value_and_grad(
         described = [_diff_value(args[i]) for i in argnums_t]
         slots_per_arg = [_slot_list(d[1]) for d in described]
         participants = [x for x in jax.tree_util.tree_leaves((args, kwargs), is_leaf=is_participant) if is_participant(x)]
-        participants = list(dict.fromkeys(participants + [default_generator]))
+        participants = list(dict.fromkeys(participants + [current_generator()]))
         if any(is_lazy(s) for slots in slots_per_arg for s in slots):
             # Lazy modules not initialized yet: their parameters get their shapes in the
             # call. Run it once to initialize them (a dry run, as torch's docs ask for),

@@ -1,54 +1,76 @@
 """``jmod.jit``: compile functions that take and mutate Modules, Optimizers, Generators.
 
-The fast path is what makes this worth having (Flax NNX's ``nnx.jit`` costs 4.7x a
-hand-written step on an overhead-bound MLP, Equinox's ``filter_jit`` 3x, because
-both walk the object graph on every call). Here a repeat call does:
+The fast path is what makes this worth having (Flax NNX's ``nnx.jit`` and Equinox's
+``filter_jit`` cost several times a hand-written step on an overhead-bound MLP,
+because both walk the object graph on every call). Here a repeat call does:
 
-1. compare the structure counter (``jmod._src.structure``) with the one seen last
-   time, and the arguments with the last call's (identity for stateful objects,
-   equality for static values): nothing structural changed -> reuse the binding;
+1. check the last binding's structure signal (one attribute read: see
+   ``structure.py``) and compare the arguments with the last call's (identity for
+   stateful objects, equality for static values);
 2. read the state arrays from a precomputed list of locations;
 3. one call of a ``jax.jit`` function, donating exactly the arrays it replaces;
 4. write the new arrays into their locations.
 
-Only when the counter moved is the graph walked again and the static key rebuilt;
-the compiled function is then looked up by that key, so going back to a structure
-seen before (``train()`` after ``eval()``) does not retrace.
+Only when the signal is invalid is the graph walked again and the static key rebuilt
+(``binding.py``); the compiled function is then looked up by that key, so going back
+to a structure seen before (``train()`` after ``eval()``), or a fresh model and
+optimizer of the same structure, does not retrace.
 
 Donating exactly the replaced arrays needs to know what the function changes before
 compiling it. The first call therefore *traces* the Python function once
 (``jax.jit(...).trace``), records which locations it changed, and compiles the
 recorded jaxpr again with those inputs donated: user code (and its hooks) runs once
 per trace, as under ``jax.jit``.
+
+A call is a transaction (docs/guarantees.md): the result of the compiled call is
+stored before Python can raise an asynchronous exception (``KeyboardInterrupt``)
+between the call and the write-back, and a write-back that is interrupted is
+finished before the exception propagates; code that runs host callbacks (which can
+fail after the donated inputs were consumed) donates nothing. So every participant
+holds all of its old state or all of its new state after any failure.
 """
 
 from __future__ import annotations
 
 import functools
+import gc
 import sys
+import threading
 import warnings
+import weakref
 from collections.abc import Callable
+from itertools import starmap
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.extend.core import jaxpr_as_fun
 
 from jmod._src import structure
-from jmod._src.arrays import is_tracer
-from jmod._src.errors import RetraceWarning
+from jmod._src.binding import (
+    CALL_CONTEXT_PROVIDERS,
+    Binding,
+    _committed_sharding,
+)
+from jmod._src.errors import RetraceWarning, TracerEscapeError
+from jmod._src.random import current_generator
 from jmod._src.scope import Changes, Scope, apply_effects, is_participant, write_new
 
 __all__ = ["jit", "JitFunction", "compile"]
 
-_DYNAMIC_TYPES = (jax.Array, np.ndarray, np.generic)
 # References to a state array held by jmod itself when ``__call__`` checks it: its
 # location, the gathered list, the donated list and getrefcount's argument. More means
 # the user (or a second location) holds it too, and donating it would delete their
 # array. (tests/_src/test_jit.py checks that a training loop makes no copies.)
 _OWN_REFS = 4
 _RETRACE_WARN_AT = 8
+# Bindings a function keeps for different sets of participants (one per model a
+# sweep trains at once, per thread); older ones are made again when needed.
+_MAX_BINDINGS = 16
+
+# Tests set this to a callable run right after the compiled call was dispatched and
+# before its results are written back (a KeyboardInterrupt at the worst instant).
+_TEST_AFTER_DISPATCH: Callable[[], None] | None = None
 
 _SUPPORTED_JIT_KWARGS = {
     "static_argnums",
@@ -63,6 +85,16 @@ _SUPPORTED_JIT_KWARGS = {
     "in_shardings",
     "out_shardings",
 }
+
+
+class _CallState(threading.local):
+    """The binding of the call running in this thread: what a retrace (new argument
+    shapes, inside the compiled call) rebuilds the user's arguments from."""
+
+    binding: Binding | None = None
+
+
+_CALL = _CallState()
 
 
 class _Static:
@@ -81,219 +113,38 @@ jax.tree_util.register_pytree_node(_Static, lambda s: ((), s.value), lambda aux,
 class _Meta:
     """What one trace learned: output structure, what changed, static effects."""
 
-    __slots__ = ("out_tree", "out_static", "changes", "bump", "cache")
+    __slots__ = ("out_tree", "out_static", "changes", "bump")
 
     def __init__(self, out_tree: Any, out_static: tuple, changes: Changes, bump: bool) -> None:
         self.out_tree = out_tree
         self.out_static = out_static
         self.changes = changes
         self.bump = bump
-        self.cache: tuple[Any, Any] | None = None  # (binding, resolved locations)
-
-
-def _freeze(v: Any, keep: list, depth: int = 0) -> Any:
-    """A hashable stand-in for a non-array attribute value (part of the static key)."""
-    t = type(v)
-    if v is None or t in (int, bool, str, bytes, complex):
-        return (t, v)
-    if t is float:
-        return (t, v if v == v else "nan")
-    if depth > 6:
-        keep.append(v)
-        return ("id", id(v))
-    if t in (tuple, list):
-        return (t, tuple(_freeze(x, keep, depth + 1) for x in v))
-    if isinstance(v, dict):
-        return (t, tuple((k, _freeze(x, keep, depth + 1)) for k, x in v.items()))
-    if t in (set, frozenset):
-        try:
-            return (t, frozenset(v))
-        except TypeError:
-            keep.append(v)
-            return ("id", id(v))
-    if isinstance(v, (jax.Array, np.ndarray)):
-        keep.append(v)
-        return ("id", id(v))
-    try:
-        hash(v)
-    except TypeError:
-        keep.append(v)
-        return ("id", id(v))
-    return (t, v)
-
-
-# Module attributes described separately (or not part of what forward computes).
-_INTERNAL = frozenset(
-    {
-        "_parameters",
-        "_buffers",
-        "_modules",
-        "_non_persistent_buffers_set",
-        "_state_dict_hooks",
-        "_state_dict_pre_hooks",
-        "_load_state_dict_pre_hooks",
-        "_load_state_dict_post_hooks",
-        "_compiled_call_impl",
-    }
-)
-
-
-def describe(participants: list[Any], modules: list[Any], keep: list) -> tuple:
-    """The static key of a set of participants: everything but array values."""
-    from jmod.nn.modules import hooks as _hooks
-
-    index = {id(m): i for i, m in enumerate(modules)}
-    slots: dict[int, int] = {}
-    mods = []
-    for m in modules:
-        d = m.__dict__
-        attrs = []
-        arrays = []
-        for k, v in d.items():
-            if k in _INTERNAL:
-                continue
-            if isinstance(v, jax.Array):
-                arrays.append((k, v.shape, v.dtype))
-            else:
-                attrs.append((k, _freeze(v, keep)))
-        params = []
-        for k, s in m._parameters.items():
-            if s is None:
-                params.append((k, None))
-            else:
-                si = slots.setdefault(id(s), len(slots))
-                params.append((k, si, s.requires_grad, s.data.shape, s.data.dtype))
-        buffers = tuple(
-            (k, None)
-            if b is None
-            else (k, type(b), b.dtype, k in m._non_persistent_buffers_set)
-            if not isinstance(b, jax.Array)  # an uninitialized (lazy) buffer
-            else (k, b.shape, b.dtype, k in m._non_persistent_buffers_set)
-            for k, b in m._buffers.items()
-        )
-        children = tuple((k, None if c is None else index[id(c)]) for k, c in m._modules.items())
-        mods.append((type(m), tuple(attrs), tuple(arrays), tuple(params), buffers, children))
-    others = []
-    for p in participants:
-        if hasattr(p, "_jmod_describe"):
-            others.append(p._jmod_describe(slots, keep))
-        else:
-            others.append((type(p), index.get(id(p))))
-    return (tuple(mods), tuple(others), _hooks.global_hooks_state())
-
-
-def _split_args(leaves: list[Any], static_pos: frozenset) -> tuple[list, list, list]:
-    """Classify flattened argument leaves: (kinds, participants, statics)."""
-    kinds = []
-    parts = []
-    statics = []
-    for i, leaf in enumerate(leaves):
-        if i not in static_pos and is_participant(leaf):
-            kinds.append(1)
-            parts.append(leaf)
-        elif i not in static_pos and isinstance(leaf, _DYNAMIC_TYPES):
-            kinds.append(0)
-        else:
-            kinds.append(2)
-            statics.append(leaf)
-    return kinds, parts, statics
-
-
-class _Binding:
-    """A call's stateful objects, their array locations, and the compiled entry."""
-
-    def __init__(self, fn: JitFunction, args: tuple, kwargs: dict) -> None:
-        from jmod._src.random import default_generator
-
-        self.version = structure.VERSION
-        leaves, self.treedef = jax.tree_util.tree_flatten((args, kwargs), is_leaf=is_participant)
-        static_pos = fn._static_positions(args, kwargs, leaves)
-        self.kinds, parts, statics = _split_args(leaves, static_pos)
-        self.leaf_ids = [id(x) if k == 1 else None for x, k in zip(leaves, self.kinds)]
-        self.statics = statics
-        self.arg_participants = parts
-        participants = list(dict.fromkeys(parts + [default_generator]).keys())
-        self.participants = participants
-        self.scope = Scope(participants)
-        self.locs = self.scope.locs
-        keep: list = []
-        static_key = []
-        for s in statics:
-            try:
-                hash(s)
-                static_key.append((type(s), s))
-            except TypeError as e:
-                raise TypeError(
-                    f"jmod.jit: argument value {s!r} ({type(s).__name__}) is not an array, Module or Optimizer, "
-                    "so it is treated as static (compiled in) and must be hashable. Pass it as an array, "
-                    "or as a tuple instead of a list."
-                ) from e
-        part_pos = tuple(participants.index(p) for p in parts)
-        self.key = (
-            self.treedef,
-            tuple(self.kinds),
-            tuple(static_key),
-            part_pos,
-            describe(participants, self.scope.modules, keep),
-        )
-        if fn.keep_shardings:
-            # The layouts the compiled code pins updated state to are part of what it
-            # was compiled for: re-placing state (Module.to, shard_module) recompiles.
-            self.key += (tuple(_committed_sharding(c[k]) for c, k in self.locs),)
-        self.keep = keep
-        self.entry: _Entry | None = None
-        self.donate_dyn = fn._donate_positions(args, kwargs, leaves, self.kinds)
-
-    def match(self, args: tuple, kwargs: dict) -> list | None:
-        """The dynamic argument leaves if this call has the same static arguments and
-        the same stateful objects as the one this binding was made for, else None."""
-        leaves, treedef = jax.tree_util.tree_flatten((args, kwargs), is_leaf=is_participant)
-        if treedef != self.treedef:
-            return None
-        statics = self.statics
-        dyn = []
-        si = 0
-        for leaf, kind, lid in zip(leaves, self.kinds, self.leaf_ids):
-            if kind == 0:
-                if not isinstance(leaf, _DYNAMIC_TYPES):
-                    return None
-                dyn.append(leaf)
-            elif kind == 1:
-                if id(leaf) != lid:
-                    return None
-            else:
-                s = statics[si]
-                si += 1
-                if type(leaf) is not type(s) or not (leaf is s or leaf == s):
-                    return None
-        return dyn
-
-    def rebuild(self, dyn: list) -> tuple[tuple, dict]:
-        """Arguments for the user function: tracers where arrays were."""
-        dyn_it = iter(dyn)
-        part_it = iter(self.arg_participants)
-        stat_it = iter(self.statics)
-        leaves = [next(dyn_it) if k == 0 else next(part_it) if k == 1 else next(stat_it) for k in self.kinds]
-        return jax.tree_util.tree_unflatten(self.treedef, leaves)
 
 
 class _Entry:
-    """One compiled version of the function, for one static key."""
+    """One compiled version of the function, for one static key. It references no
+    participant: the binding of the running call is found in ``_CALL``."""
 
     def __init__(self, owner: JitFunction) -> None:
         self.owner = owner
         self.compiled: Callable | None = None
         self.mut_idx: tuple[int, ...] = ()
         self.const_idx: tuple[int, ...] = ()
-        self.binding: _Binding | None = None
+        self.donate = False
+        self.uses_generator = True  # until the first trace says otherwise
+        self.lock = threading.Lock()
 
     # The Python function JAX traces. ``state`` covers every location in order;
     # ``force`` lists locations returned even if unchanged (donated ones must be).
     def body(self, state: list, dyn: list, force: tuple = ()) -> tuple:
-        b = self.binding
+        b = _CALL.binding
         owner = self.owner
         owner.trace_count += 1
-        scope = b.scope
+        tracer = next((x for x in (*state, *dyn) if isinstance(x, jax.core.Tracer)), None)
+        if tracer is not None:
+            owner._trace_ref = weakref.ref(tracer._trace)
+        scope = Scope(b.participants())
         scope.enter(state)
         try:
             args, kwargs = b.rebuild(dyn)
@@ -312,15 +163,23 @@ class _Entry:
         meta = _Meta(out_tree, out_static, changes._replace(changed_vals=[], new_vals=[]), bump)
         return out_dyn, changes.changed_vals, changes.new_vals, _Static(meta)
 
-    def build(self, state: list, dyn: list) -> None:
+    def build(self, b: Binding, state: list, dyn: list) -> None:
         """First call: trace once, then compile the recorded jaxpr with donation."""
         owner = self.owner
+        owner._trace_ref = None
         traced = jax.jit(self.body, **owner.jit_kwargs).trace(state, dyn)
+        _check_escaped(owner)
         meta = traced.out_tree.unflatten([None] * traced.out_tree.num_leaves)[3].value
         n_state = len(state)
-        mut = tuple(i for i in meta.changes.changed_idx)
+        mut = tuple(meta.changes.changed_idx)
         const = tuple(i for i in range(n_state) if i not in set(mut))
         self.mut_idx, self.const_idx = mut, const
+        gen_loc = b.gen_loc
+        self.uses_generator = gen_loc is not None and gen_loc in set(mut)
+        # Host callbacks (host=True hooks, jax.debug.callback) run user Python during the
+        # execution, after the donated inputs were consumed: if one raises, the old state
+        # would be gone. Such code donates nothing, so a failure leaves the old state.
+        self.donate = owner.donate and not traced.jaxpr.effects
         fun = jaxpr_as_fun(traced.jaxpr)
         avals = [(a.shape, a.dtype) for a in traced.jaxpr.in_avals]
         out_tree = traced.out_tree
@@ -331,6 +190,9 @@ class _Entry:
         keep = {i: state[i].sharding for i in mut if _committed_sharding(state[i]) is not None}
         keep = keep if owner.keep_shardings else {}
         user_out = owner.out_shardings
+        n_dyn = len(dyn)
+        donated_dyn = b.donate_dyn
+        kept_dyn = tuple(j for j in range(n_dyn) if j not in set(donated_dyn))
 
         def constrain(res: tuple) -> tuple:
             out_dyn, changed_vals, new_vals, static = res
@@ -344,31 +206,64 @@ class _Entry:
                 out_dyn = _constrain_outputs(out_dyn, meta, user_out)
             return out_dyn, changed_vals, new_vals, static
 
-        def replay(mut_vals: list, const_vals: list, dyn_vals: list) -> Any:
+        def replay(mut_vals: list, const_vals: list, dyn_donated: list, dyn_kept: list) -> Any:
             st: list = [None] * n_state
             for i, v in zip(mut, mut_vals):
                 st[i] = v
             for i, v in zip(const, const_vals):
                 st[i] = v
-            flat = st + list(dyn_vals)
+            dyn_vals: list = [None] * n_dyn
+            for j, v in zip(donated_dyn, dyn_donated):
+                dyn_vals[j] = v
+            for j, v in zip(kept_dyn, dyn_kept):
+                dyn_vals[j] = v
+            flat = st + dyn_vals
             if [(jnp.shape(x), jnp.result_type(x)) for x in flat] == avals:
                 return constrain(jax.tree_util.tree_unflatten(out_tree, fun(*flat)))
             # New argument shapes: run the Python function again (a retrace, as jax.jit).
-            return constrain(body(st, list(dyn_vals), mut))
+            return constrain(body(st, dyn_vals, mut))
 
-        donate = (0,) if owner.donate else ()
-        if self.owner.donate_user:
-            donate = donate + (2,)
+        donate = ((0,) if self.donate else ()) + ((2,) if donated_dyn else ())
         kwargs = dict(owner.jit_kwargs)
         if owner.in_shardings is not None:
-            kwargs["in_shardings"] = (None, None, _dyn_in_shardings(self.binding, owner.in_shardings))
+            dyn_sh = _dyn_in_shardings(b, owner.in_shardings)
+            kwargs["in_shardings"] = (
+                None, None, [dyn_sh[j] for j in donated_dyn], [dyn_sh[j] for j in kept_dyn]
+            )  # fmt: skip
         self.compiled = jax.jit(replay, donate_argnums=donate, **kwargs)
 
 
-def _committed_sharding(x: Any) -> Any:
-    """The sharding of a committed ``jax.Array`` (one placed on purpose), else None
-    (also for tracers: a call nested in another transformation has no placement)."""
-    return x.sharding if isinstance(x, jax.Array) and not is_tracer(x) and x.committed else None
+def _check_escaped(owner: JitFunction) -> None:
+    """Raise if a traced value of the trace just finished is still referenced (stored in
+    a dict, list or global the user owns): it would fail later, far from the cause."""
+    ref = owner._trace_ref
+    owner._trace_ref = None
+    if ref is None or ref() is None:
+        return
+    gc.collect()  # only values alive through cycles reach here; collect those first
+    trace = ref()
+    if trace is None:
+        return
+    tracers = [x for x in gc.get_referrers(trace) if isinstance(x, jax.core.Tracer)]
+    if not tracers:
+        return
+    try:
+        from jax._src.core import _why_alive
+
+        why = _why_alive({id(tracers)}, tracers[0])
+    except Exception:  # pragma: no cover - private helper moved
+        why = ""
+    del trace, tracers
+    name = getattr(owner.fn, "__qualname__", repr(owner.fn))
+    raise TracerEscapeError(
+        f"jmod.jit({name}): a traced value computed inside the compiled call was stored somewhere that outlives "
+        f"it (a dict, list or global your code owns, typically written by a forward hook such as "
+        f"`activation[name] = output`). It is an abstract placeholder, not a value: using it later fails. "
+        f"Where it is held:\n{why}\nFixes: register the hook with host=True "
+        f"(`module.register_forward_hook(hook, host=True)`: it then runs on every call with concrete arrays), "
+        f"use `jmod.capture(model, names)` to return chosen activations from compiled code, or return the value "
+        f"from the compiled function."
+    )
 
 
 def _is_sharding_leaf(x: Any) -> bool:
@@ -406,7 +301,7 @@ def _constrain_outputs(out_dyn: list, meta: _Meta, spec: Any) -> list:
     return out
 
 
-def _dyn_in_shardings(b: _Binding, spec: Any) -> list:
+def _dyn_in_shardings(b: Binding, spec: Any) -> list:
     """The user's ``in_shardings`` (a prefix of the positional arguments) for the array
     arguments; Modules, Optimizers and static values take none (state keeps its own)."""
     index_tree, _ = jax.tree_util.tree_unflatten(b.treedef, list(range(len(b.kinds))))
@@ -423,6 +318,24 @@ def _with_forced(changes: Changes, force: tuple, scope: Scope) -> Changes:
         have.setdefault(i, scope.inputs[i])
     idx = tuple(sorted(have))
     return changes._replace(changed_idx=idx, changed_vals=[have[i] for i in idx])
+
+
+def _with_forced(changes: Changes, force: tuple, scope: Scope) -> Changes:
+    """Add the ``force`` locations (unchanged ones pass their input through)."""
+    have = dict(zip(changes.changed_idx, changes.changed_vals))
+    for i in force:
+        have.setdefault(i, scope.inputs[i])
+    idx = tuple(sorted(have))
+    return changes._replace(changed_idx=idx, changed_vals=[have[i] for i in idx])
+
+
+def _drop_binding(fn_ref: weakref.ref, b_ref: weakref.ref, _: Any) -> None:
+    """A participant of a binding was collected: forget the binding (and with it the
+    locations that would keep the participant's arrays alive)."""
+    fn, b = fn_ref(), b_ref()
+    if fn is None or b is None:
+        return
+    fn._forget(b)
 
 
 class JitFunction:
@@ -447,10 +360,13 @@ class JitFunction:
         self.donate_argnums = (donate_argnums,) if isinstance(donate_argnums, int) else tuple(donate_argnums)
         donate_argnames = jit_kwargs.pop("donate_argnames", ())
         self.donate_argnames = (donate_argnames,) if isinstance(donate_argnames, str) else tuple(donate_argnames)
-        self.donate_user = bool(self.donate_argnums or self.donate_argnames)
         self.jit_kwargs = jit_kwargs
         self.entries: dict[Any, _Entry] = {}
-        self.last: _Binding | None = None
+        # Bindings by the ids of their participants (verified by weak reference).
+        self._bindings: dict[tuple, Binding] = {}
+        self._last: Binding | None = None
+        self._bind_lock = threading.RLock()
+        self._trace_ref: Any = None
         self.trace_count = 0
         self._warned = False
         functools.update_wrapper(self, fn)
@@ -470,88 +386,179 @@ class JitFunction:
             start += n
         return pos, names
 
-    def _static_positions(self, args: tuple, kwargs: dict, leaves: list) -> frozenset:
-        if not (self.static_argnums or self.static_argnames):
+    def _positions(self, args: tuple, kwargs: dict, nums: tuple, argnames: tuple) -> frozenset:
+        """Flattened leaf positions of the arguments ``nums``/``argnames`` name."""
+        if not (nums or argnames):
             return frozenset()
         pos, names = self._arg_leaf_ranges(args, kwargs)
         out: set[int] = set()
-        for i in self.static_argnums:
+        for i in nums:
             out.update(pos[i])
-        for n in self.static_argnames:
+        for n in argnames:
             if n in names:
                 out.update(names[n])
         return frozenset(out)
 
-    def _donate_positions(self, args: tuple, kwargs: dict, leaves: list, kinds: list) -> frozenset:
-        if not self.donate_user:
-            return frozenset()
-        pos, names = self._arg_leaf_ranges(args, kwargs)
-        out: set[int] = set()
-        for i in self.donate_argnums:
-            out.update(pos[i])
-        for n in self.donate_argnames:
-            if n in names:
-                out.update(names[n])
-        return frozenset(out)
+    # -------------------------------------------------------------------- binding
+    def _bind(self, args: tuple, kwargs: dict, generator: Any) -> tuple[Binding, list]:
+        """The binding for this call's participants (found again, or made and described)."""
+        leaves, treedef = jax.tree_util.tree_flatten((args, kwargs), is_leaf=is_participant)
+        ids = (treedef, id(generator), *(id(x) for x in leaves if is_participant(x)))
+        with self._bind_lock:
+            b = self._bindings.get(ids)
+            if b is not None and b.signal.valid and b.signal.epoch == structure.global_epoch() and (
+                not CALL_CONTEXT_PROVIDERS or b.context == tuple(f() for f in CALL_CONTEXT_PROVIDERS)
+            ):
+                dyn = b.match(leaves)
+                if dyn is not None and b.generator_ref() is generator:
+                    self._last = b
+                    return b, dyn
+            static_pos = self._positions(args, kwargs, self.static_argnums, self.static_argnames)
+            donate_pos = self._positions(args, kwargs, self.donate_argnums, self.donate_argnames)
+            b = Binding(leaves, treedef, static_pos, donate_pos, generator, self.keep_shardings)
+            gen_locs = generator._jmod_state_locations()
+            loc_index = {(id(c), k): i for i, (c, k) in enumerate(b.locs)}
+            b.gen_loc = loc_index.get((id(gen_locs[0][0]), gen_locs[0][1])) if gen_locs else None
+            entry = self.entries.get(b.key)
+            if entry is None:
+                entry = _Entry(self)
+                self.entries[b.key] = entry
+                self._warn_retraces()
+            b.entry = entry
+            old = self._bindings.pop(ids, None)
+            if old is not None:
+                old.signal.valid = False
+            if len(self._bindings) >= _MAX_BINDINGS:
+                self._bindings.pop(next(iter(self._bindings)))
+            self._bindings[ids] = b
+            b.ids = ids
+            # Forget the binding when any of its participants is collected.
+            self_ref, b_ref = weakref.ref(self), weakref.ref(b)
+            b.finalizers = [weakref.ref(p, functools.partial(_drop_binding, self_ref, b_ref)) for p in b.participants()]
+            self._last = b
+            dyn = b.match(leaves)
+            return b, dyn
+
+    def _forget(self, b: Binding) -> None:
+        with self._bind_lock:
+            if self._bindings.get(b.ids) is b:
+                del self._bindings[b.ids]
+            if self._last is b:
+                self._last = None
+
+    def _warn_retraces(self) -> None:
+        if len(self.entries) >= _RETRACE_WARN_AT and not self._warned:
+            self._warned = True
+            warnings.warn(
+                f"jmod.jit({getattr(self.fn, '__qualname__', self.fn)!r}) has been compiled for "
+                f"{len(self.entries)} different static configurations. Something that is compiled in "
+                "(a non-array attribute, a Python scalar argument, a hook, a shape) changes between calls; "
+                "keep changing numbers in arrays or buffers to reuse the compiled code.",
+                RetraceWarning,
+                stacklevel=4,
+            )
 
     # -------------------------------------------------------------------- calling
-    def _bind(self, args: tuple, kwargs: dict) -> _Binding:
-        b = _Binding(self, args, kwargs)
-        entry = self.entries.get(b.key)
-        if entry is None:
-            entry = _Entry(self)
-            self.entries[b.key] = entry
-            if len(self.entries) >= _RETRACE_WARN_AT and not self._warned:
-                self._warned = True
-                warnings.warn(
-                    f"jmod.jit({getattr(self.fn, '__qualname__', self.fn)!r}) has been compiled for "
-                    f"{len(self.entries)} different static configurations. Something that is compiled in "
-                    "(a non-array attribute, a Python scalar argument, a hook, a shape) changes between calls; "
-                    "keep changing numbers in arrays or buffers to reuse the compiled code.",
-                    RetraceWarning,
-                    stacklevel=3,
-                )
-        b.entry = entry
-        self.last = b
-        return b
-
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        b = self.last
-        dyn = None if b is None or b.version != structure.VERSION else b.match(args, kwargs)
+        generator = current_generator()
+        b = self._last
+        dyn = None
+        if (
+            b is not None
+            and b.signal.valid
+            and b.signal.epoch == structure._EPOCH[0]
+            and b.generator_ref() is generator
+            and (not CALL_CONTEXT_PROVIDERS or b.context == tuple(f() for f in CALL_CONTEXT_PROVIDERS))
+        ):
+            leaves, treedef = jax.tree_util.tree_flatten((args, kwargs), is_leaf=is_participant)
+            if treedef == b.treedef:
+                dyn = b.match(leaves)
         if dyn is None:
-            b = self._bind(args, kwargs)
-            dyn = b.match(args, kwargs)
+            b, dyn = self._bind(args, kwargs, generator)
         entry = b.entry
-        entry.binding = b
+        locks = b.locks
+        # Two threads using one object in compiled calls take turns; the generator is
+        # held only by code that draws from it.
+        use_gen = entry.uses_generator or entry.compiled is None
+        for lock in locks:
+            lock.acquire()
+        if use_gen:
+            b.generator_lock.acquire()
+        try:
+            return self._run(b, entry, dyn)
+        finally:
+            if use_gen:
+                b.generator_lock.release()
+            for lock in reversed(locks):
+                lock.release()
+
+    def _run(self, b: Binding, entry: _Entry, dyn: list) -> Any:
         locs = b.locs
         state = [c[k] for c, k in locs]
-        if entry.compiled is None:
-            entry.build(state, dyn)
-        mut = [state[i] for i in entry.mut_idx]
-        if self.donate:
-            getrefcount = sys.getrefcount
-            for j in range(len(mut)):
-                if getrefcount(mut[j]) > _OWN_REFS:
-                    # Someone else holds this array (a user variable, a second location):
-                    # donate a copy so their array stays valid.
-                    mut[j] = jnp.copy(mut[j])
-        const = [state[i] for i in entry.const_idx]
-        del state
-        out_dyn, changed_vals, new_vals, static = entry.compiled(mut, const, dyn)
+        _CALL.binding = b
+        try:
+            if entry.compiled is None:
+                with entry.lock:
+                    if entry.compiled is None:
+                        entry.build(b, state, dyn)
+            mut = [state[i] for i in entry.mut_idx]
+            if entry.donate:
+                getrefcount = sys.getrefcount
+                for j in range(len(mut)):
+                    if getrefcount(mut[j]) > _OWN_REFS:
+                        # Someone else holds this array (a user variable, a second location):
+                        # donate a copy so their array stays valid.
+                        mut[j] = jnp.copy(mut[j])
+            const = [state[i] for i in entry.const_idx]
+            del state
+            donated_dyn = b.donate_dyn
+            if donated_dyn:
+                dd = set(donated_dyn)
+                args = (mut, const, [dyn[j] for j in donated_dyn], [x for j, x in enumerate(dyn) if j not in dd])
+            else:
+                args = (mut, const, [], dyn)
+            # The result goes straight into `done` (C code, no bytecode in between): a
+            # KeyboardInterrupt delivered right after the call cannot drop it.
+            done: list = []
+            try:
+                done.extend(starmap(entry.compiled, (args,)))
+                if _TEST_AFTER_DISPATCH is not None:
+                    _TEST_AFTER_DISPATCH()
+                return self._commit(b, done[0])
+            except BaseException as e:
+                if done:
+                    self._commit(b, done[0])  # finish the write-back, then report
+                elif entry.donate and any(x.is_deleted() for x in mut):  # pragma: no cover - runtime-specific
+                    e.add_note(
+                        "jmod: the compiled call failed after the runtime had consumed its donated inputs; "
+                        "the participants' state could not be kept. Use jmod.jit(..., donate=False) to keep it."
+                    )
+                raise
+        finally:
+            _CALL.binding = None
+
+    @staticmethod
+    def _commit(b: Binding, result: tuple) -> Any:
+        """Write a call's results into the participants (idempotent: an interrupted
+        write-back is simply done again)."""
+        out_dyn, changed_vals, new_vals, static = result
         meta: _Meta = static.value
         changes = meta.changes
-        cache = meta.cache
-        if cache is None or cache[0] is not b:
-            cache = (b, [locs[i] for i in changes.changed_idx])
-            meta.cache = cache
-        for (c, k), v in zip(cache[1], changed_vals):
+        if b.meta is not meta:
+            b.write_locs = [b.locs[i] for i in changes.changed_idx]
+            b.meta = meta
+        for (c, k), v in zip(b.write_locs, changed_vals):
             c[k] = v
-        if changes.new_paths:
-            write_new(b.participants, changes.new_paths, new_vals)
-        if changes.effects:
-            apply_effects(b.participants, changes.effects)
-        if meta.bump:
-            structure.bump()
+        if changes.new_paths or changes.effects or meta.bump:
+            participants = b.participants()
+            if changes.new_paths:
+                write_new(participants, changes.new_paths, new_vals)
+            if changes.effects:
+                apply_effects(participants, changes.effects)
+            if meta.bump:
+                for p in participants:
+                    structure.bump(p)
+                b.signal.valid = False
         if meta.out_static:
             leaves: list = list(out_dyn)
             for i, x in meta.out_static:
@@ -566,9 +573,43 @@ class JitFunction:
         return functools.partial(self, obj)
 
     def clear_cache(self) -> None:
-        """Forget every compiled version."""
-        self.entries.clear()
-        self.last = None
+        """Forget every compiled version (and every binding to participants)."""
+        with self._bind_lock:
+            self.entries.clear()
+            self._bindings.clear()
+            self._last = None
+
+    # ------------------------------------------------------------ jax.jit's stages
+    def _traced_for(self, args: tuple, kwargs: dict) -> Any:
+        b, dyn = self._bind(args, kwargs, current_generator())
+        state = [c[k] for c, k in b.locs]
+        _CALL.binding = b
+        try:
+            return jax.jit(b.entry.body, **self.jit_kwargs).trace(state, dyn)
+        finally:
+            _CALL.binding = None
+
+    def trace(self, *args: Any, **kwargs: Any) -> Any:
+        """``jax.jit(...).trace`` of the function on these arguments (a ``jax.stages.Traced``
+        whose inputs are the participants' state then the array arguments); nothing is
+        written back."""
+        return self._traced_for(args, kwargs)
+
+    def lower(self, *args: Any, **kwargs: Any) -> Any:
+        """Lower for these arguments (``jax.stages.Lowered``: ``.as_text()``, ``.compile()``,
+        ``.compile().memory_analysis()``, ``.cost_analysis()``)."""
+        return self._traced_for(args, kwargs).lower()
+
+    def eval_shape(self, *args: Any, **kwargs: Any) -> Any:
+        """The output's shapes and dtypes (``jax.ShapeDtypeStruct`` leaves), computed
+        abstractly: no FLOPs spent, nothing written back."""
+        traced = self._traced_for(args, kwargs)
+        out_dyn, _, _, static = traced.out_info
+        meta = static.value
+        leaves: list = list(out_dyn)
+        for i, x in meta.out_static:
+            leaves.insert(i, x)
+        return jax.tree_util.tree_unflatten(meta.out_tree, leaves)
 
 
 def jit(fn: Callable | None = None, *, donate: bool = True, keep_shardings: bool = True, **jax_jit_kwargs: Any) -> Any:

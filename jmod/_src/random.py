@@ -16,7 +16,9 @@ silently baking one mask into the compiled code.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -29,6 +31,7 @@ from jmod._src.errors import UnthreadedRandomStateError
 __all__ = [
     "Generator",
     "default_generator",
+    "current_generator",
     "manual_seed",
     "seed",
     "initial_seed",
@@ -75,12 +78,27 @@ class Generator:
     def __init__(self, device: Any = "cpu") -> None:
         self._initial_seed = _DEFAULT_SEED
         self._key = _key_from_seed(_DEFAULT_SEED)
+        # torch's CPU generator takes a mutex per draw; so does this one, and a compiled
+        # call holds it while it reads, advances and writes back the key.
+        self._jmod_lock = threading.RLock()
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("_jmod_lock", None)
+        state.pop("_jmod_watchers", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._jmod_lock = threading.RLock()
 
     def manual_seed(self, seed: int) -> Generator:
         """Reset the generator from an integer seed; returns ``self``."""
         seed = int(seed)
-        self._initial_seed = seed
-        self._key = _key_from_seed(seed)
+        key = _key_from_seed(seed)
+        with self._jmod_lock:
+            self._initial_seed = seed
+            self._key = key
         return self
 
     def seed(self) -> int:
@@ -94,19 +112,23 @@ class Generator:
 
     def get_state(self) -> jax.Array:
         """The generator state as a ``uint32`` array (``jax.random.key_data``)."""
-        return jax.random.key_data(self._key)
+        with self._jmod_lock:
+            return jax.random.key_data(self._key)
 
     def set_state(self, new_state: Any) -> Generator:
-        self._key = jax.random.wrap_key_data(to_jax(new_state).astype(jnp.uint32))
+        key = jax.random.wrap_key_data(to_jax(new_state).astype(jnp.uint32))
+        with self._jmod_lock:
+            self._key = key
         return self
 
     def next_key(self) -> jax.Array:
         """Split off a fresh key and advance the state."""
-        key = self._key
-        new, sub = jax.random.split(key)
-        if is_tracer(new) and not is_tracer(key):
-            raise UnthreadedRandomStateError()
-        self._key = new
+        with self._jmod_lock:
+            key = self._key
+            new, sub = jax.random.split(key)
+            if is_tracer(new) and not is_tracer(key):
+                raise UnthreadedRandomStateError()
+            self._key = new
         return sub
 
     # The jit machinery threads ``_key`` as state; this is its location.
@@ -116,10 +138,20 @@ class Generator:
 
 default_generator = Generator()
 
+# ``fork_rng`` blocks give the code running in them (this thread, this asyncio task)
+# a generator of their own; everywhere else the global one is current.
+_FORKED: contextvars.ContextVar[Generator | None] = contextvars.ContextVar("jmod_forked_generator", default=None)
+
+
+def current_generator() -> Generator:
+    """The generator that ``jmod.randn``, dropout and the other global draws use here:
+    the global generator, or the one of the innermost ``fork_rng`` block."""
+    return _FORKED.get() or default_generator
+
 
 def next_key(generator: Generator | None = None) -> jax.Array:
-    """A fresh key from ``generator`` (default: the global generator)."""
-    return (generator or default_generator).next_key()
+    """A fresh key from ``generator`` (default: the current global generator)."""
+    return (generator or _FORKED.get() or default_generator).next_key()
 
 
 def manual_seed(seed: int) -> Generator:
@@ -133,45 +165,65 @@ def manual_seed(seed: int) -> Generator:
         >>> bool((a == b).all())
         True
     """
-    return default_generator.manual_seed(seed)
+    return current_generator().manual_seed(seed)
 
 
 def seed() -> int:
     """Seed the global generator from OS entropy; returns the seed."""
-    return default_generator.seed()
+    return current_generator().seed()
 
 
 def initial_seed() -> int:
-    return default_generator.initial_seed()
+    return current_generator().initial_seed()
 
 
 def get_rng_state() -> jax.Array:
     """The global generator's state (save it to resume a random stream)."""
-    return default_generator.get_state()
+    return current_generator().get_state()
 
 
 def set_rng_state(new_state: Any) -> None:
-    default_generator.set_state(new_state)
+    current_generator().set_state(new_state)
 
 
 @contextlib.contextmanager
-def fork_rng(key: Any = None) -> Iterator[None]:
-    """Run a block with its own random stream, restoring the global one afterwards.
+def fork_rng(key: Any = None) -> Iterator[Generator]:
+    """Run a block with its own random stream; the global one is as before afterwards.
+
+    Inside the block, global draws (``jmod.randn``, dropout, ``jmod.manual_seed``) use a
+    generator that starts as a copy of the current one (or from ``key``). It belongs
+    to the running thread (context): two threads each in a ``fork_rng`` block draw
+    independent, reproducible streams. ``jmod.jit`` calls made inside the block thread
+    that generator.
 
     Args:
         key: optional JAX key (typed or raw ``uint32``) to draw from inside the block;
             it may be a traced value, which makes random layers usable inside a plain
             ``jax.jit``/``jax.vmap`` function.
+
+    Examples:
+        >>> import jmod
+        >>> _ = jmod.manual_seed(0)
+        >>> with jmod.fork_rng():
+        ...     a = jmod.rand(2)
+        >>> bool((jmod.rand(2) == a).all())
+        True
     """
-    saved = default_generator._key
-    if key is not None:
+    parent = current_generator()
+    forked = Generator()
+    forked._initial_seed = parent._initial_seed
+    if key is None:
+        with parent._jmod_lock:
+            forked._key = parent._key
+    else:
         if not jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
             key = jax.random.wrap_key_data(key)
-        default_generator._key = key
+        forked._key = key
+    token = _FORKED.set(forked)
     try:
-        yield
+        yield forked
     finally:
-        default_generator._key = saved
+        _FORKED.reset(token)
 
 
 def _size(size: Sequence[Any]) -> tuple[int, ...]:

@@ -30,7 +30,7 @@ import jax
 from jmod._src import structure
 from jmod._src.arrays import is_jax_array, is_tracer
 from jmod._src.errors import TracerEscapeError
-from jmod._src.state import MANAGED_DEPTH, walk_modules
+from jmod._src.state import enter_managed, exit_managed, walk_modules
 
 _MISSING = object()
 
@@ -71,22 +71,16 @@ class Changes(NamedTuple):
     effects: tuple[tuple[Path, Any], ...]
 
 
-_Module: Any = None
-
-
-def _is_module(x: Any) -> bool:
-    global _Module
-    if _Module is None:
-        from jmod.nn.modules.module import Module
-
-        _Module = Module
-    return isinstance(x, _Module)
-
-
 def is_participant(x: Any) -> bool:
-    """Objects whose state jmod threads through transformations (a class-level check:
+    """Objects whose state jmod threads through transformations: modules, optimizers,
+    generators, anything implementing ``_jmod_state_locations`` (a class-level check:
     ``hasattr`` on a Module instance would go through its slow ``__getattr__``)."""
-    return _is_module(x) or hasattr(type(x), "_jmod_state_locations")
+    return hasattr(type(x), "_jmod_state_locations")
+
+
+def _is_module_tree(x: Any) -> bool:
+    """Participants that are module trees (``_jmod_modules`` lists their modules)."""
+    return hasattr(type(x), "_jmod_modules")
 
 
 def participant_locations(participants: Sequence[Any]) -> tuple[list[Any], list[Location]]:
@@ -98,11 +92,11 @@ def participant_locations(participants: Sequence[Any]) -> tuple[list[Any], list[
     """
     from jmod._src.state import module_locations
 
-    modules = walk_modules([p for p in participants if _is_module(p)])
+    modules = walk_modules([p for p in participants if _is_module_tree(p)])
     locs = module_locations(modules)
     seen = {(id(c), k) for c, k in locs}
     for p in participants:
-        if _is_module(p):
+        if _is_module_tree(p):
             continue
         for c, k in p._jmod_state_locations():
             if (id(c), k) not in seen:
@@ -114,7 +108,7 @@ def participant_locations(participants: Sequence[Any]) -> tuple[list[Any], list[
 def _module_paths(participants: Sequence[Any]) -> dict[int, tuple[int, str]]:
     paths: dict[int, tuple[int, str]] = {}
     for pi, p in enumerate(participants):
-        if _is_module(p):
+        if _is_module_tree(p):
             for name, m in p.named_modules():
                 paths.setdefault(id(m), (pi, name))
     return paths
@@ -160,7 +154,11 @@ class Scope:
         locs = self.locs
         self.orig = [c[k] for c, k in locs]
         self.snaps = [(dict(m.__dict__), dict(m._buffers), dict(m._parameters)) for m in self.modules]
-        self.version = structure.VERSION
+        # Invalidated if the code changes the structure of any module (new submodules,
+        # buffers, attributes): collect() then looks at every module reachable.
+        self.signal = structure.Signal()
+        for m in self.modules:
+            structure.watch(m, self.signal)
         if values is not None:
             if indices is None:
                 for (c, k), v in zip(locs, values):
@@ -170,7 +168,7 @@ class Scope:
                     c, k = locs[i]
                     c[k] = v
         self.inputs = [c[k] for c, k in locs]
-        MANAGED_DEPTH[0] += 1
+        enter_managed()
 
     # ----------------------------------------------------------------- collecting
     def collect(self, check_leaks: bool = True) -> Changes:
@@ -189,10 +187,10 @@ class Scope:
         known = {(id(c), k) for c, k in self.locs}
         paths = _module_paths(self.participants)
         modules = self.modules
-        if structure.VERSION != self.version:
+        if not self.signal.valid:
             # The code changed some structure (new submodules, buffers, attributes):
             # look at every module reachable now.
-            modules = walk_modules([p for p in self.participants if _is_module(p)])
+            modules = walk_modules([p for p in self.participants if _is_module_tree(p)])
         snaps = {id(m): s for m, s in zip(self.modules, self.snaps)}
         for m in modules:
             where = paths.get(id(m))
@@ -214,6 +212,8 @@ class Scope:
                     if (id(d), name) not in known:
                         new_paths.append((pi, mpath, "attr", name))
                         new_vals.append(value)
+                elif name in structure.PRIVATE_ATTRIBUTES:
+                    continue
                 elif snap is not None and snap[0].get(name, _MISSING) is not value:
                     if check_leaks and _find_leak(value):
                         raise TracerEscapeError(
@@ -227,6 +227,7 @@ class Scope:
                 for name, value in d.items():
                     if (
                         name not in MODULE_INTERNALS
+                        and name not in structure.PRIVATE_ATTRIBUTES
                         and not is_jax_array(value)
                         and isinstance(value, (list, dict, set))
                         and _find_leak(value)
@@ -264,35 +265,25 @@ class Scope:
             c[k] = v
         # Drop every reference to the traced values (jax.check_tracer_leaks looks).
         self.orig = self.inputs = self.snaps = None
-        MANAGED_DEPTH[0] -= 1
+        exit_managed()
 
 
 def apply_effects(participants: Sequence[Any], effects: tuple[tuple[Path, Any], ...]) -> None:
     """Re-apply non-array attribute assignments recorded while tracing."""
     for path, value in effects:
+        pi, mpath, _, _ = path
         c, k = resolve_path(participants, path)
         if c.get(k, _MISSING) is not value:
             c[k] = value
-            structure.bump()
+            structure.bump(participants[pi].get_submodule(mpath))
 
 
 def write_new(participants: Sequence[Any], paths: tuple[Path, ...], values: Sequence[Any]) -> None:
     """Store arrays that the traced code put into new places."""
-    from jmod.nn.parameter import Parameter
-
     for (pi, mpath, kind, name), v in zip(paths, values):
         module = participants[pi].get_submodule(mpath)
-        if kind == "param":
-            slot = module._parameters.get(name)
-            if slot is None:
-                module._parameters[name] = Parameter(v)
-            else:
-                slot.data = v
-        elif kind == "buffer":
-            module._buffers[name] = v
-        else:
-            module.__dict__[name] = v
-    structure.bump()
+        module._jmod_store_new(kind, name, v)
+        structure.bump(module)
 
 
 def tree_has_tracer(tree: Any) -> bool:

@@ -14,6 +14,7 @@ restoring the originals is how a stateful module runs inside a JAX transformatio
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
@@ -32,10 +33,31 @@ __all__ = [
 
 Location = tuple[Any, Any]
 
-# How many jmod scopes (jmod.jit/jmod.grad bodies, functional_call) are running: inside
-# one, traced values written to a module are collected and restored; outside, a traced
-# value assigned to a module would leak, and Module.__setattr__ says so.
-MANAGED_DEPTH = [0]
+
+class _ThreadScopes(threading.local):
+    """How many jmod scopes (jmod.jit/jmod.grad bodies, functional_call) are running *in
+    this thread*: inside one, traced values written to a module are collected and
+    restored; outside, a traced value assigned to a module would leak, and
+    Module.__setattr__ says so. Per thread: another thread's trace says nothing
+    about this one."""
+
+    depth = 0
+
+
+_SCOPES = _ThreadScopes()
+
+
+def enter_managed() -> None:
+    _SCOPES.depth += 1
+
+
+def exit_managed() -> None:
+    _SCOPES.depth -= 1
+
+
+def in_managed_scope() -> bool:
+    """Whether this thread is inside a jmod scope (where tracers in modules are handled)."""
+    return _SCOPES.depth > 0
 
 
 class ModuleState(NamedTuple):
@@ -161,7 +183,7 @@ class Snapshot:
     """
 
     def __init__(self, modules: list[Any], locations: list[Location]) -> None:
-        MANAGED_DEPTH[0] += 1
+        enter_managed()
         self.modules = modules
         self.locations = locations
         self.values = [c[k] for c, k in locations]
@@ -179,7 +201,7 @@ class Snapshot:
             _restore_dict(m._parameters, slots)
         for (c, k), v in zip(self.locations, self.values):
             c[k] = v
-        MANAGED_DEPTH[0] -= 1
+        exit_managed()
 
     def changed(self) -> list[int]:
         """Indices of locations whose value is no longer the recorded one."""

@@ -17,6 +17,7 @@ Random draws come from jmod's global generator (``jmod.manual_seed``) or the
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 from typing import Any
 
@@ -64,7 +65,21 @@ def _host_rng(generator: Generator | None) -> np.random.Generator | None:
 # Set while a lazy module materializes its parameters (jmod/nn/modules/lazy.py): a draw
 # whose key is traced (the first call ran inside jmod.jit) then still runs NumPy on the
 # host, through a callback, so the values are the ones an eager first call would draw.
-_HOST_DRAWS_IN_TRACE = [0]
+class _ThreadCounter(threading.local):
+    """A per-thread counter used as ``counter[0]``: one thread materializing a lazy
+    module (or running skip_init) says nothing about draws in another thread."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def __getitem__(self, i: int) -> int:
+        return self.value
+
+    def __setitem__(self, i: int, v: int) -> None:
+        self.value = v
+
+
+_HOST_DRAWS_IN_TRACE = _ThreadCounter()
 
 
 def _host_draw(key: jax.Array, shape: tuple, dt: Any, draw: Any) -> jax.Array:
@@ -80,7 +95,7 @@ def _host_draw(key: jax.Array, shape: tuple, dt: Any, draw: Any) -> jax.Array:
 
 # Set by ``jmod.nn.utils.skip_init``: uniform/normal initializers (the bulk of every
 # layer's reset_parameters) allocate instead of drawing; skip_init zeroes the result.
-_SKIP_DRAWS = [0]
+_SKIP_DRAWS = _ThreadCounter()
 
 
 def _draw_uniform(tensor: Any, a: float, b: float, generator: Generator | None) -> jax.Array:

@@ -47,9 +47,11 @@ __all__ = [
 _OWNERS: dict[int, weakref.ref] = {}
 
 
-def _forget(cell: list, ref: weakref.ref) -> None:
-    if _OWNERS.get(cell[0]) is ref:
-        del _OWNERS[cell[0]]
+def _forget(cell: list, ref: weakref.ref, owners: dict = _OWNERS) -> None:
+    # ``owners`` is bound at definition: at interpreter exit this module's globals are
+    # cleared (set to None) before the last parameters die and call this.
+    if owners.get(cell[0]) is ref:
+        del owners[cell[0]]
 
 
 class Parameter:
@@ -119,7 +121,7 @@ class Parameter:
         value = bool(value)
         if value != self._requires_grad:
             self._requires_grad = value
-            structure.bump()
+            structure.bump(self)
 
     def requires_grad_(self, requires_grad: bool = True) -> Parameter:
         self.requires_grad = requires_grad
@@ -232,16 +234,16 @@ class Buffer:
 _BUFFER_MARKS: dict[int, tuple[weakref.ref, bool]] = {}
 
 
-def _forget_buffer_mark(key: int, ref: weakref.ref) -> None:
-    entry = _BUFFER_MARKS.get(key)
+def _forget_buffer_mark(key: int, ref: weakref.ref, marks: dict = _BUFFER_MARKS) -> None:
+    entry = marks.get(key)  # ``marks`` bound at definition: globals are gone at exit
     if entry is not None and entry[0] is ref:
-        del _BUFFER_MARKS[key]
+        del marks[key]
 
 
 def _mark_buffer(array: Any, persistent: bool) -> None:
     key = id(array)
     try:
-        ref = weakref.ref(array, lambda r, key=key: _forget_buffer_mark(key, r))
+        ref = weakref.ref(array, functools.partial(_forget_buffer_mark, key))
     except TypeError:  # an array type without weak references: no marker
         return
     _BUFFER_MARKS[key] = (ref, persistent)
@@ -455,7 +457,7 @@ class UninitializedParameter(UninitializedTensorMixin, Parameter):
         """
         self.data = self._empty_like_target(shape, device, dtype)
         self.__class__ = self.cls_to_become
-        structure.bump()
+        structure.bump(self)
 
     def __repr__(self) -> str:
         return f"<{self.__class__.__name__}>"
@@ -521,7 +523,6 @@ class UninitializedBuffer(UninitializedTensorMixin):
             module = ref()
             if module is not None and module.__dict__.get("_buffers", {}).get(name) is self:
                 module._buffers[name] = new
-        self.__dict__["_materialized"] = new
         structure.bump()
 
     def __setattr__(self, name: str, value: Any) -> None:

@@ -248,7 +248,7 @@ class Optimizer:
             return
         self._state_leaves = leaves
         self._state_treedef = treedef
-        structure.bump()
+        structure.bump(self)
 
     def _place_state(self) -> None:
         """Put each state array where its parameter is (used by ``__init__`` and
@@ -291,17 +291,34 @@ class Optimizer:
         leaves = self._state_leaves
         return [(leaves, i) for i in range(len(leaves))] + [(s.__dict__, "data") for s in self._slots]
 
-    def _jmod_describe(self, slot_index: dict[int, int], keep: list) -> tuple:
-        keep.append(self)
+    def _jmod_describe(self, slot_index: dict[int, int]) -> tuple:
+        # Structure only (no identity): a fresh optimizer of the same kind over a model
+        # of the same structure reuses the compiled step.
         return (
             type(self),
-            id(self),
+            self._jmod_tx_key(),
             self._state_treedef,
             tuple(self._keys),
-            tuple(slot_index.get(id(s), ("free", id(s))) for s in self._slots),
+            tuple(slot_index.get(id(s), ("free", s.data.shape, s.data.dtype)) for s in self._slots),
             tuple(s.requires_grad for s in self._slots),
             tuple((x.shape, x.dtype) for x in self._state_leaves),
         )
+
+    def _jmod_tx_key(self) -> Any:
+        """What the optax transformation compiles in: its functions' code and closed-over
+        values (two ``optax.adam(1e-3)`` are the same; ``optax.adam(1e-2)`` is not)."""
+        from jmod._src.binding import freeze
+
+        if self._tx_from_options:
+            # Built from torch-style options: live hyperparameters (lr, betas, ...) are
+            # optimizer state, so only the compiled-in options (and schedules) count.
+            static = set(getattr(self, "_static", ()))
+            groups = tuple(
+                tuple((k, freeze(v)) for k, v in sorted(g.items()) if k != "params" and (k in static or callable(v)))
+                for g in self.param_groups
+            )
+            return ("options", type(self), freeze(self.__dict__.get("_rule")), groups, tuple(self._labels.values()))
+        return freeze(tuple(self.tx))
 
     # ---------------------------------------------------------------------- step
     def step(self, grads: Mapping[str, Any] | None = None, closure: Callable | None = None) -> Any:
@@ -484,6 +501,8 @@ class Optimizer:
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
+        state.pop("_jmod_lock", None)
+        state.pop("_jmod_watchers", None)
         state["param_groups"] = [dict(g) for g in self.param_groups]
         if state.get("_tx_from_options"):
             # Rebuilt from the groups' options on load: optax transformations hold local

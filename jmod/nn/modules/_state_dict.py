@@ -80,7 +80,7 @@ def _restore(snapshot: list[tuple], extra_undo: list[tuple]) -> None:
         module._buffers.update(buffers)
         module._non_persistent_buffers_set.clear()
         module._non_persistent_buffers_set.update(non_persistent)
-    structure.bump()
+    structure.bump()  # a failed load: rare, so every compiled function re-checks
 
 
 def _place_like(new: jax.Array, old: jax.Array) -> jax.Array:

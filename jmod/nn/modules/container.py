@@ -177,7 +177,7 @@ class Sequential(Module):
         self._modules[str(index)] = module
         from jmod._src import structure
 
-        structure.bump()
+        structure.bump(self)
         return self
 
     def extend(self, sequential: Iterable[Module]) -> Sequential:
@@ -292,7 +292,7 @@ class ModuleList(Module):
         self._modules[str(index)] = module
         from jmod._src import structure
 
-        structure.bump()
+        structure.bump(self)
 
     def append(self, module: Module) -> ModuleList:
         r"""Append a given module to the end of the list."""
@@ -341,7 +341,7 @@ class ModuleDict(Module):
         del self._modules[key]
         from jmod._src import structure
 
-        structure.bump()
+        structure.bump(self)
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -356,7 +356,7 @@ class ModuleDict(Module):
         self._modules.clear()
         from jmod._src import structure
 
-        structure.bump()
+        structure.bump(self)
 
     def pop(self, key: str) -> Module:
         v = self[key]

@@ -37,25 +37,34 @@ class _HookDict(OrderedDict):
     references to its dicts, so jmod's hook dicts are this subclass.
     """
 
+    # The module whose hooks these are (a weak reference set by Module.__init__): a
+    # change invalidates only compiled code that involves that module. Without an
+    # owner (a global registry, an unpickled dict) every compiled function re-checks.
+    _owner: Any = None
+
+    def _bump(self) -> None:
+        owner = self._owner() if self._owner is not None else None
+        structure.bump(owner)
+
     def __setitem__(self, key: Any, value: Any) -> None:
         super().__setitem__(key, value)
-        structure.bump()
+        self._bump()
 
     def __delitem__(self, key: Any) -> None:
         super().__delitem__(key)
-        structure.bump()
+        self._bump()
 
     def move_to_end(self, key: Any, last: bool = True) -> None:
         super().move_to_end(key, last)
-        structure.bump()
+        self._bump()
 
     def clear(self) -> None:
         super().clear()
-        structure.bump()
+        self._bump()
 
     def pop(self, *args: Any) -> Any:
         out = super().pop(*args)
-        structure.bump()
+        self._bump()
         return out
 
     def __reduce__(self):
@@ -95,7 +104,8 @@ class RemovableHandle:
             extra = ref()
             if extra is not None and self.id in extra:
                 del extra[self.id]
-        structure.bump()
+        if not isinstance(hooks_dict, _HookDict):
+            structure.bump()  # a plain dict (a rebound global registry) does not report changes
 
     def __getstate__(self):
         return (self.hooks_dict_ref(), self.id, tuple(ref() for ref in self.extra_dict_ref))
@@ -150,6 +160,13 @@ def global_hooks_state() -> tuple:
         tuple(g._global_backward_hooks.items()),
         g._global_is_full_backward_hook,
     )
+
+
+# Compiled code depends on the global hooks: their state is part of every static key
+# (their registries move the global structure epoch when they change).
+from jmod._src.binding import BIND_CONTEXT_PROVIDERS as _BIND_CONTEXT_PROVIDERS  # noqa: E402
+
+_BIND_CONTEXT_PROVIDERS.append(global_hooks_state)
 
 
 def _register(hooks: Any, hook: Callable, *, extra: Any = None) -> RemovableHandle:

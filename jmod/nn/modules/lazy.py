@@ -50,7 +50,7 @@ def recording() -> Iterator[list]:
 
 def apply_recorded(log: list) -> None:
     """Put back what ``recording`` saw (after a dry run's state was restored)."""
-    from jmod._src.random import default_generator
+    from jmod._src.random import current_generator
 
     for module, params, buffers, _ in log:
         for name, value in params.items():
@@ -58,7 +58,7 @@ def apply_recorded(log: list) -> None:
         for name, value in buffers.items():
             module._buffers[name] = value
     if log:
-        default_generator._key = log[-1][3]
+        current_generator()._key = log[-1][3]
 
 
 class LazyModuleMixin:
@@ -164,14 +164,14 @@ class LazyModuleMixin:
         finally:
             _init._HOST_DRAWS_IN_TRACE[0] -= 1
         if _RECORDERS:
-            from jmod._src.random import default_generator
+            from jmod._src.random import current_generator
 
             _RECORDERS[-1].append(
                 (
                     module,
                     {n: p.data for n, p in module._parameters.items() if p is not None and not is_lazy(p)},
                     {n: b for n, b in module._buffers.items() if b is not None and not is_lazy(b)},
-                    default_generator._key,
+                    current_generator()._key,
                 )
             )
         if module.has_uninitialized_params():

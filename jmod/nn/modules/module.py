@@ -34,7 +34,7 @@ from jmod._src import structure
 from jmod._src.arrays import host_zeros, is_array_like, to_jax, typename
 from jmod._src.errors import SharedStorageError, TracerEscapeError
 from jmod._src.host_hooks import HostHook, call_hook
-from jmod._src.state import MANAGED_DEPTH
+from jmod._src.state import in_managed_scope
 from jmod.nn.modules import hooks as _hooks
 from jmod.nn.modules._state_dict import StateDictMixin
 from jmod.nn.modules.hooks import (
@@ -90,7 +90,7 @@ class _HookRegistryModule(types.ModuleType):
     def __setattr__(self, name: str, value: Any) -> None:
         super().__setattr__(name, value)
         if name.startswith("_global_"):
-            structure.bump()
+            structure.bump_global()
 
 
 sys.modules[__name__].__class__ = _HookRegistryModule
@@ -186,6 +186,27 @@ def _forward_unimplemented(self: Module, *input: Any) -> None:
 
 def _same_aval(a: Any, b: Any) -> bool:
     return a.shape == b.shape and a.dtype == b.dtype
+
+
+_HOOK_DICTS = (
+    "_backward_pre_hooks",
+    "_backward_hooks",
+    "_forward_hooks",
+    "_forward_hooks_with_kwargs",
+    "_forward_hooks_always_called",
+    "_forward_pre_hooks",
+    "_forward_pre_hooks_with_kwargs",
+)
+
+
+def _own_hook_dicts(module: Module) -> None:
+    """Tell the module's hook dicts whose they are: adding or removing a hook then
+    invalidates only compiled code that involves this module."""
+    ref = weakref.ref(module)
+    for name in _HOOK_DICTS:
+        d = module.__dict__.get(name)
+        if isinstance(d, _HookDict):
+            d._owner = ref
 
 
 class _DeviceAttribute:
@@ -289,6 +310,7 @@ class Module(StateDictMixin):
         setattr_(self, "_load_state_dict_pre_hooks", OrderedDict())
         setattr_(self, "_load_state_dict_post_hooks", OrderedDict())
         setattr_(self, "_modules", {})
+        _own_hook_dicts(self)
         if self.call_super_init:
             super().__init__(*args, **kwargs)
 
@@ -347,7 +369,7 @@ class Module(StateDictMixin):
                 self._non_persistent_buffers_set.discard(name)
             else:
                 self._non_persistent_buffers_set.add(name)
-            structure.bump()
+            structure.bump(self)
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         r"""Add a parameter to the module.
@@ -385,7 +407,7 @@ class Module(StateDictMixin):
                 if output is not None:
                     param = output
             self._parameters[name] = param
-        structure.bump()
+        structure.bump(self)
 
     def add_module(self, name: str, module: Module | None) -> None:
         r"""Add a child module, accessible as an attribute under ``name``."""
@@ -404,7 +426,7 @@ class Module(StateDictMixin):
             if output is not None:
                 module = output
         self._modules[name] = module
-        structure.bump()
+        structure.bump(self)
 
     def register_module(self, name: str, module: Module | None) -> None:
         r"""Alias for :meth:`add_module`."""
@@ -505,7 +527,7 @@ class Module(StateDictMixin):
                 buf.data = fn(buf.data)  # an uninitialized buffer keeps only dtype and placement
             elif buf is not None:
                 self._buffers[key] = fn(buf)
-        structure.bump()
+        structure.bump(self)
         return self
 
     def apply(self: T, fn: Callable[[Module], None]) -> T:
@@ -917,12 +939,37 @@ class Module(StateDictMixin):
 
         compiled = jit(type(self)._call_impl, **jit_kwargs)
         object.__setattr__(self, "_compiled_call_impl", functools.partial(compiled, self))
-        structure.bump()
+        structure.bump(self)
+
+    # ------------------------------------------------ participant protocol (jmod._src)
+    # How jmod.jit, jmod.grad and functional_call see a module tree: the modules in it,
+    # the locations of its arrays, and how to store an array a traced call created.
+    def _jmod_modules(self) -> list[Module]:
+        return list(self.modules())
+
+    def _jmod_state_locations(self) -> list[tuple[Any, Any]]:
+        from jmod._src.state import module_locations
+
+        return module_locations(self._jmod_modules())
+
+    def _jmod_store_new(self, kind: str, name: str, value: jax.Array) -> None:
+        if kind == "param":
+            slot = self._parameters.get(name)
+            if slot is None:
+                self._parameters[name] = Parameter(value)
+            else:
+                slot.data = value
+        elif kind == "buffer":
+            self._buffers[name] = value
+        else:
+            self.__dict__[name] = value
 
     # ------------------------------------------------------------ attribute protocol
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state.pop("_compiled_call_impl", None)
+        for name in structure.PRIVATE_ATTRIBUTES:
+            state.pop(name, None)
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -947,7 +994,8 @@ class Module(StateDictMixin):
         for name, buf in self.__dict__["_buffers"].items():
             if isinstance(buf, UninitializedBuffer):
                 buf._link(self, name)
-        structure.bump()
+        _own_hook_dicts(self)
+        structure.bump(self)
 
     def __getattr__(self, name: str) -> Any:
         d = self.__dict__
@@ -968,7 +1016,7 @@ class Module(StateDictMixin):
 
     def __setattr__(self, name: str, value: Any) -> None:
         d = self.__dict__
-        if isinstance(value, Tracer) and not MANAGED_DEPTH[0]:
+        if isinstance(value, Tracer) and not in_managed_scope():
             raise TracerEscapeError(
                 f"{type(self).__name__}.{name} was assigned a traced array inside a JAX transformation "
                 "(jax.jit, jax.grad, jax.vmap, ...) that jmod does not manage, so the module would keep a "
@@ -1020,10 +1068,10 @@ class Module(StateDictMixin):
                     # Assigning a value to an uninitialized parameter materializes it.
                     slot.data = value
                     slot.__class__ = slot.cls_to_become
-                    structure.bump()
+                    structure.bump(self)
                 else:
                     if not _same_aval(slot.data, value):
-                        structure.bump()
+                        structure.bump(self)
                     slot.data = value
         else:
             modules = d.get("_modules")
@@ -1036,7 +1084,7 @@ class Module(StateDictMixin):
                     if output is not None:
                         value = output
                 modules[name] = value
-                structure.bump()
+                structure.bump(self)
             elif modules is not None and name in modules:
                 if value is not None:
                     raise TypeError(
@@ -1047,7 +1095,7 @@ class Module(StateDictMixin):
                     if output is not None:
                         value = output
                 modules[name] = value
-                structure.bump()
+                structure.bump(self)
             else:
                 buffers = d.get("_buffers")
                 if (
@@ -1100,7 +1148,7 @@ class Module(StateDictMixin):
                         and isinstance(old, jax.Array)
                         and _same_aval(old, value)
                     ):
-                        structure.bump()
+                        structure.bump(self)
 
     def _register_buffer_compat(self, name: str, value: Any, persistent: bool) -> None:
         """``register_buffer(name, value, persistent)``, or without ``persistent`` for a
@@ -1127,7 +1175,7 @@ class Module(StateDictMixin):
             del self._modules[name]
         else:
             super().__delattr__(name)
-        structure.bump()
+        structure.bump(self)
 
     def __dir__(self) -> list[str]:
         module_attrs = dir(self.__class__)

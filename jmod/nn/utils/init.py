@@ -49,7 +49,7 @@ def skip_init(module_cls: Any, *args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("Module must support a 'device' arg to skip initialization")
 
     final_device = kwargs.pop("device", None)
-    generator = _random.default_generator
+    generator = _random.current_generator()
     key = generator._key
     _init._SKIP_DRAWS[0] += 1
     try:

@@ -353,7 +353,10 @@ def _make_property(tensor_name: str) -> property:
             if hit is not None and len(hit[0]) == len(originals) and all(a is b for a, b in zip(hit[0], originals)):
                 return hit[1]
             tensor = parametrization()
-            _cache[key] = (originals, tensor)
+            # A traced value is not cached: it would outlive its trace (inside compiled
+            # code XLA computes a repeated parametrization once anyway).
+            if not any(isinstance(o, jax.core.Tracer) for o in originals):
+                _cache[key] = (originals, tensor)
             return tensor
         return parametrization()
 

@@ -55,6 +55,7 @@ from jmod._src.binding import (
 from jmod._src.errors import RetraceWarning, TracerEscapeError
 from jmod._src.random import current_generator
 from jmod._src.scope import Changes, Scope, apply_effects, is_participant, write_new
+from jmod._src.tracebacks import filter_traceback
 
 __all__ = ["jit", "JitFunction", "compile"]
 
@@ -486,6 +487,8 @@ class JitFunction:
             b.generator_lock.acquire()
         try:
             return self._run(b, entry, dyn)
+        except Exception as e:
+            raise filter_traceback(e)  # noqa: B904 - the same exception, re-raised
         finally:
             if use_gen:
                 b.generator_lock.release()

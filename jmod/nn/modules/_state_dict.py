@@ -90,7 +90,12 @@ def _place_like(new: jax.Array, old: jax.Array) -> jax.Array:
     if not is_tracer(old) and not is_tracer(new):
         sharding = getattr(old, "sharding", None)
         if sharding is not None and getattr(new, "sharding", None) != sharding:
-            new = jax.device_put(new, sharding)
+            # devices.place never returns an array sharing a buffer with `new` (which the
+            # caller's state dict still holds): a compiled step donating the model's
+            # state would otherwise delete the caller's array.
+            from jmod._src.devices import place
+
+            new = place(new, sharding)
     return new
 
 

@@ -11,13 +11,16 @@ just as ``loss.backward()`` after a torch forward would.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
 
+from jmod._src.binding import lock_of
 from jmod._src.scope import Scope, apply_effects, is_participant, write_new
+from jmod._src.state import commit
 from jmod.nn.parameter import is_lazy
 
 __all__ = ["grad", "value_and_grad"]
@@ -173,11 +176,12 @@ def value_and_grad(
             return loss, (aux, [stop(v) for _, v in keep], [stop(v) for v in changes.new_vals])
 
         vg = jax.value_and_grad(inner, argnums=tuple(range(len(argnums_t))), has_aux=True, **jax_kwargs)
-        (loss, (aux, changed_vals, new_vals)), grads = vg(*diff_vals)
+        # The participants hold traced values while the function runs: other threads'
+        # compiled calls on them wait (eagerly; inside jmod.jit the call holds them).
+        with _locked(participants):
+            (loss, (aux, changed_vals, new_vals)), grads = vg(*diff_vals)
         changes = record["changes"]
-        for i, v in zip(record["changed_idx"], changed_vals):
-            c, k = scope.locs[i]
-            c[k] = v
+        commit((*scope.locs[i], v) for i, v in zip(record["changed_idx"], changed_vals))
         if changes.new_paths:
             write_new(participants, changes.new_paths, new_vals)
         if changes.effects:
@@ -187,6 +191,18 @@ def value_and_grad(
         return ((loss, aux) if has_aux else loss), grads
 
     return wrapper
+
+
+@contextlib.contextmanager
+def _locked(participants: list) -> Any:
+    locks = sorted({id(p): lock_of(p) for p in participants}.values(), key=id)
+    for lock in locks:
+        lock.acquire()
+    try:
+        yield
+    finally:
+        for lock in reversed(locks):
+            lock.release()
 
 
 def _dry_run(fn: Callable, args: tuple, kwargs: dict, participants: list) -> None:

@@ -95,6 +95,21 @@ def named_buffer_locations(module: Any) -> Iterator[tuple[str, Any, str, bool]]:
                 yield full, m._buffers, name, name not in m._non_persistent_buffers_set
 
 
+def commit(writes: Iterable[tuple[Any, Any, Any]]) -> None:
+    """Write ``container[key] = value`` for each triple, all or nothing as far as an
+    asynchronous exception goes: a ``KeyboardInterrupt`` arriving in the middle makes
+    the remaining writes happen before it propagates (writes are idempotent, so the
+    whole list is simply written again)."""
+    writes = list(writes)
+    try:
+        for c, k, v in writes:
+            c[k] = v
+    except BaseException:
+        for c, k, v in writes:
+            c[k] = v
+        raise
+
+
 def get_state(module: Any) -> ModuleState:
     """Split a module into its three state pytrees.
 

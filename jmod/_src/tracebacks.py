@@ -19,7 +19,7 @@ _HIDDEN_FILES = frozenset(
 )
 # Module.__call__'s plumbing (torch shows it; it says nothing about the error).
 _MODULE_PY = os.path.join(os.path.dirname(_SRC), "nn", "modules", "module.py")
-_HIDDEN_MODULE_FUNCS = frozenset({"_wrapped_call_impl", "_call_impl", "inner"})
+_HIDDEN_MODULE_FUNCS = frozenset({"_wrapped_call_impl", "_call_impl", "_run_forward_pre_hooks", "_run_forward_hooks"})
 
 ENABLED = os.environ.get("JMOD_TRACEBACK_FILTERING", "on").lower() not in ("off", "0", "false", "no")
 

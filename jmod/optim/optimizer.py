@@ -25,6 +25,7 @@ import optax
 
 from jmod._src import structure
 from jmod._src.arrays import is_tracer, to_jax
+from jmod._src.state import commit
 from jmod.nn.parameter import Parameter, owner_of
 
 __all__ = ["Optimizer", "ParamGroup"]
@@ -366,10 +367,11 @@ class Optimizer:
                 raise
             updates, new_state = self.tx.update(full, self.opt_state, params)
         new_params = optax.apply_updates(params, updates)
-        for key, s in zip(self._keys, self._slots):
-            if has_grad[key]:
-                s.data = new_params[key]
-        self._state_leaves[:] = jax.tree_util.tree_leaves(new_state)
+        # Parameters and optimizer state change together (an interrupt in between would
+        # leave new parameters with old moments).
+        writes = [(s.__dict__, "data", new_params[key]) for key, s in zip(self._keys, self._slots) if has_grad[key]]
+        writes.append((self._state_leaves, slice(None), jax.tree_util.tree_leaves(new_state)))
+        commit(writes)
         return loss
 
     def zero_grad(self, set_to_none: bool = True) -> None:

@@ -825,61 +825,19 @@ class Module(StateDictMixin):
             or _global_forward_pre_hooks
         ):
             return forward_call(*args, **kwargs)
-
+        # torch's order: forward pre-hooks, backward-hook wiring of the inputs, forward,
+        # forward hooks, backward-hook wiring of the outputs. `called` records the
+        # always-call forward hooks that ran, so that a failure runs only the others.
+        called: set[int] = set()
         result = None
-        called_always_called_hooks: set[int] = set()
-
-        def inner() -> Any:
-            nonlocal result, args, kwargs
-            full_backward_hooks: list[Callable] = []
-            non_full_backward_hooks: list[Callable] = []
-            backward_pre_hooks: list[Callable] = []
-            if self._backward_pre_hooks or _global_backward_pre_hooks:
-                backward_pre_hooks = self._get_backward_pre_hooks()
-            if self._backward_hooks or _global_backward_hooks:
-                full_backward_hooks, non_full_backward_hooks = self._get_backward_hooks()
-                # jmod runs the deprecated kind with full-hook arguments (see register_backward_hook).
-                full_backward_hooks = full_backward_hooks + non_full_backward_hooks
-
-            if _global_forward_pre_hooks or self._forward_pre_hooks:
-                for hook_id, hook in (*_global_forward_pre_hooks.items(), *self._forward_pre_hooks.items()):
-                    if hook_id in self._forward_pre_hooks_with_kwargs:
-                        args_kwargs_result = call_hook(hook, self, args, kwargs)
-                        if args_kwargs_result is not None:
-                            if isinstance(args_kwargs_result, tuple) and len(args_kwargs_result) == 2:
-                                args, kwargs = args_kwargs_result
-                            else:
-                                raise RuntimeError(
-                                    "forward pre-hook must return None or a tuple "
-                                    f"of (new_args, new_kwargs), but got {args_kwargs_result}."
-                                )
-                    else:
-                        args_result = call_hook(hook, self, args)
-                        if args_result is not None:
-                            if not isinstance(args_result, tuple):
-                                args_result = (args_result,)
-                            args = args_result
-
-            bw_hook = None
-            if full_backward_hooks or backward_pre_hooks:
-                from jmod._src.backward_hooks import BackwardHook
-
-                bw_hook = BackwardHook(self, full_backward_hooks, backward_pre_hooks)
+        try:
+            args, kwargs = self._run_forward_pre_hooks(args, kwargs)
+            bw_hook = self._backward_hook_wiring()
+            if bw_hook is not None:
                 args = bw_hook.setup_input_hook(args)
-
             result = forward_call(*args, **kwargs)
-            if _global_forward_hooks or self._forward_hooks:
-                for hook_id, hook in (*_global_forward_hooks.items(), *self._forward_hooks.items()):
-                    if hook_id in self._forward_hooks_always_called or hook_id in _global_forward_hooks_always_called:
-                        called_always_called_hooks.add(hook_id)
-                    if hook_id in self._forward_hooks_with_kwargs or hook_id in _global_forward_hooks_with_kwargs:
-                        hook_result = call_hook(hook, self, args, kwargs, result)
-                    else:
-                        hook_result = call_hook(hook, self, args, result)
-                    if hook_result is not None:
-                        result = hook_result
-
-            if bw_hook:
+            result = self._run_forward_hooks(args, kwargs, result, called)
+            if bw_hook is not None:
                 if not isinstance(result, (jax.Array, tuple)):
                     warnings.warn(
                         # torch's words (users match on them), then jmod's types
@@ -889,41 +847,94 @@ class Module(StateDictMixin):
                     )
                 result = bw_hook.setup_output_hook(result)
             return result
-
-        try:
-            return inner()
         except Exception:
-            # Run always-called forward hooks that have not run yet, then re-raise.
-            for hook_id, hook in _global_forward_hooks.items():
-                if hook_id in _global_forward_hooks_always_called and hook_id not in called_always_called_hooks:
-                    try:
-                        hook_result = hook(self, args, result)
-                        if hook_result is not None:
-                            result = hook_result
-                    except Exception as e:
-                        warnings.warn(
-                            "global module forward hook with ``always_call=True`` raised an exception "
-                            f"that was silenced as another error was raised in forward: {str(e)}",
-                            stacklevel=2,
-                        )
-                        continue
-            for hook_id, hook in self._forward_hooks.items():
-                if hook_id in self._forward_hooks_always_called and hook_id not in called_always_called_hooks:
-                    try:
-                        if hook_id in self._forward_hooks_with_kwargs:
-                            hook_result = hook(self, args, kwargs, result)
-                        else:
-                            hook_result = hook(self, args, result)
-                        if hook_result is not None:
-                            result = hook_result
-                    except Exception as e:
-                        warnings.warn(
-                            "module forward hook with ``always_call=True`` raised an exception "
-                            f"that was silenced as another error was raised in forward: {str(e)}",
-                            stacklevel=2,
-                        )
-                        continue
+            self._run_always_called_hooks_after_error(args, kwargs, result, called)
             raise
+
+    def _run_forward_pre_hooks(self, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        """Global then module forward pre-hooks; each may replace the input."""
+        if not (_global_forward_pre_hooks or self._forward_pre_hooks):
+            return args, kwargs
+        for hook_id, hook in (*_global_forward_pre_hooks.items(), *self._forward_pre_hooks.items()):
+            if hook_id in self._forward_pre_hooks_with_kwargs:
+                args_kwargs_result = call_hook(hook, self, args, kwargs)
+                if args_kwargs_result is not None:
+                    if isinstance(args_kwargs_result, tuple) and len(args_kwargs_result) == 2:
+                        args, kwargs = args_kwargs_result
+                    else:
+                        raise RuntimeError(
+                            "forward pre-hook must return None or a tuple "
+                            f"of (new_args, new_kwargs), but got {args_kwargs_result}."
+                        )
+            else:
+                args_result = call_hook(hook, self, args)
+                if args_result is not None:
+                    if not isinstance(args_result, tuple):
+                        args_result = (args_result,)
+                    args = args_result
+        return args, kwargs
+
+    def _backward_hook_wiring(self) -> Any:
+        """The BackwardHook that wires full backward (pre-)hooks into autodiff, or None."""
+        full_backward_hooks: list[Callable] = []
+        backward_pre_hooks: list[Callable] = []
+        if self._backward_pre_hooks or _global_backward_pre_hooks:
+            backward_pre_hooks = self._get_backward_pre_hooks()
+        if self._backward_hooks or _global_backward_hooks:
+            full, non_full = self._get_backward_hooks()
+            # jmod runs the deprecated kind with full-hook arguments (see register_backward_hook).
+            full_backward_hooks = full + non_full
+        if not (full_backward_hooks or backward_pre_hooks):
+            return None
+        from jmod._src.backward_hooks import BackwardHook
+
+        return BackwardHook(self, full_backward_hooks, backward_pre_hooks)
+
+    def _run_forward_hooks(self, args: tuple, kwargs: dict, result: Any, called: set[int]) -> Any:
+        """Global then module forward hooks; each may replace the output."""
+        if not (_global_forward_hooks or self._forward_hooks):
+            return result
+        for hook_id, hook in (*_global_forward_hooks.items(), *self._forward_hooks.items()):
+            if hook_id in self._forward_hooks_always_called or hook_id in _global_forward_hooks_always_called:
+                called.add(hook_id)
+            if hook_id in self._forward_hooks_with_kwargs or hook_id in _global_forward_hooks_with_kwargs:
+                hook_result = call_hook(hook, self, args, kwargs, result)
+            else:
+                hook_result = call_hook(hook, self, args, result)
+            if hook_result is not None:
+                result = hook_result
+        return result
+
+    def _run_always_called_hooks_after_error(self, args: tuple, kwargs: dict, result: Any, called: set[int]) -> None:
+        """Forward hooks registered with ``always_call=True`` that have not run yet run
+        after forward (or a hook) raised; their own errors are reported as warnings."""
+        for hook_id, hook in _global_forward_hooks.items():
+            if hook_id in _global_forward_hooks_always_called and hook_id not in called:
+                try:
+                    hook_result = hook(self, args, result)
+                    if hook_result is not None:
+                        result = hook_result
+                except Exception as e:
+                    warnings.warn(
+                        "global module forward hook with ``always_call=True`` raised an exception "
+                        f"that was silenced as another error was raised in forward: {str(e)}",
+                        stacklevel=3,
+                    )
+        for hook_id, hook in self._forward_hooks.items():
+            if hook_id in self._forward_hooks_always_called and hook_id not in called:
+                try:
+                    if hook_id in self._forward_hooks_with_kwargs:
+                        hook_result = hook(self, args, kwargs, result)
+                    else:
+                        hook_result = hook(self, args, result)
+                    if hook_result is not None:
+                        result = hook_result
+                except Exception as e:
+                    warnings.warn(
+                        "module forward hook with ``always_call=True`` raised an exception "
+                        f"that was silenced as another error was raised in forward: {str(e)}",
+                        stacklevel=3,
+                    )
 
     __call__: Callable[..., Any] = _wrapped_call_impl
 
@@ -1015,6 +1026,7 @@ class Module(StateDictMixin):
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __setattr__(self, name: str, value: Any) -> None:
+        # torch's routing, step by step: what `value` is decides where it is registered.
         d = self.__dict__
         if isinstance(value, Tracer) and not in_managed_scope():
             raise TracerEscapeError(
@@ -1023,15 +1035,6 @@ class Module(StateDictMixin):
                 "dead tracer. Use jmod.jit / model.compile() and jmod.grad / jmod.value_and_grad, or call the "
                 "module through jmod.func.functional_call (which returns buffer updates with return_buffers=True)."
             )
-
-        def remove_from(*dicts_or_sets: Any) -> None:
-            for c in dicts_or_sets:
-                if name in c:
-                    if isinstance(c, dict):
-                        del c[name]
-                    else:
-                        c.discard(name)
-
         params = d.get("_parameters")
         marked = None
         if isinstance(value, jax.Array) and params is not None:
@@ -1046,109 +1049,120 @@ class Module(StateDictMixin):
                 # An array made by nn.Buffer stays a buffer marker, as torch's flagged tensor.
                 marked = buffer_mark(value)
         if isinstance(value, Parameter):
-            if params is None:
-                raise AttributeError("cannot assign parameters before Module.__init__() call")
-            remove_from(d, self._buffers, self._modules, self._non_persistent_buffers_set)
-            self.register_parameter(name, value)
+            self._assign_new_parameter(name, value)
         elif params is not None and name in params:
-            if value is None:
-                self.register_parameter(name, None)
-            elif not is_array_like(value):
-                raise TypeError(
-                    f"cannot assign '{typename(value)}' as parameter '{name}' "
-                    "(jmod.nn.Parameter, an array or None expected)"
-                )
-            else:
-                # Arrays are immutable: assigning one replaces the parameter's value.
-                slot = params[name]
-                value = to_jax(value)
-                if slot is None:
-                    self.register_parameter(name, Parameter(value))
-                elif is_lazy(slot):
-                    # Assigning a value to an uninitialized parameter materializes it.
-                    slot.data = value
-                    slot.__class__ = slot.cls_to_become
-                    structure.bump(self)
-                else:
-                    if not _same_aval(slot.data, value):
-                        structure.bump(self)
-                    slot.data = value
+            self._assign_parameter_value(name, value)
+        elif isinstance(value, Module) or name in d.get("_modules", ()):
+            self._assign_module(name, value)
+        elif (
+            isinstance(value, (Buffer, UninitializedBuffer))
+            or marked is not None
+            or name in d.get("_buffers", ())
+        ):
+            self._assign_buffer(name, value, marked)
         else:
-            modules = d.get("_modules")
-            if isinstance(value, Module):
-                if modules is None:
-                    raise AttributeError("cannot assign module before Module.__init__() call")
-                remove_from(d, self._parameters, self._buffers, self._non_persistent_buffers_set)
-                for hook in _global_module_registration_hooks.values():
-                    output = hook(self, name, value)
-                    if output is not None:
-                        value = output
-                modules[name] = value
-                structure.bump(self)
-            elif modules is not None and name in modules:
-                if value is not None:
-                    raise TypeError(
-                        f"cannot assign '{typename(value)}' as child module '{name}' (jmod.nn.Module or None expected)"
-                    )
-                for hook in _global_module_registration_hooks.values():
-                    output = hook(self, name, value)
-                    if output is not None:
-                        value = output
-                modules[name] = value
-                structure.bump(self)
-            else:
-                buffers = d.get("_buffers")
-                if (
-                    isinstance(value, (Buffer, UninitializedBuffer))
-                    or marked is not None
-                    or (buffers is not None and name in buffers)
-                ):
-                    if (
-                        value is not None
-                        and not isinstance(value, (Buffer, UninitializedBuffer))
-                        and not is_array_like(value)
-                    ):
-                        raise TypeError(
-                            f"cannot assign '{typename(value)}' as buffer '{name}' "
-                            "(jmod.nn.Buffer, an array or None expected)"
-                        )
-                    if isinstance(value, Buffer):
-                        persistent = value.persistent
-                        value = value.data
-                    elif isinstance(value, UninitializedBuffer):
-                        persistent = value.persistent
-                    elif marked is not None:
-                        persistent = marked
-                    else:
-                        persistent = name not in self._non_persistent_buffers_set
-                    old = buffers.get(name) if buffers is not None else None
-                    if (
-                        value is not None
-                        and old is not None
-                        and not is_lazy(old)
-                        and not is_lazy(value)
-                        and persistent == (name not in self._non_persistent_buffers_set)
-                        # torch goes through register_buffer every time: keep that when
-                        # it is observable (registration hooks, an override)
-                        and not _global_buffer_registration_hooks
-                        and getattr(self.register_buffer, "__func__", None) is Module.register_buffer
-                    ):
-                        value = to_jax(value)
-                        if _same_aval(old, value):
-                            # A new value for an existing buffer (BatchNorm's running
-                            # stats): not a structural change.
-                            buffers[name] = value
-                            return
-                    self._register_buffer_compat(name, value, persistent)
+            self._assign_plain(name, value)
+
+    def _remove_from(self, name: str, *dicts_or_sets: Any) -> None:
+        for c in dicts_or_sets:
+            if name in c:
+                if isinstance(c, dict):
+                    del c[name]
                 else:
-                    old = d.get(name, _MISSING)
-                    object.__setattr__(self, name, value)
-                    if not (
-                        isinstance(value, jax.Array)
-                        and isinstance(old, jax.Array)
-                        and _same_aval(old, value)
-                    ):
-                        structure.bump(self)
+                    c.discard(name)
+
+    def _assign_new_parameter(self, name: str, value: Parameter) -> None:
+        """``self.w = nn.Parameter(...)`` (or an array read from another parameter: a tie)."""
+        if "_parameters" not in self.__dict__:
+            raise AttributeError("cannot assign parameters before Module.__init__() call")
+        self._remove_from(name, self.__dict__, self._buffers, self._modules, self._non_persistent_buffers_set)
+        self.register_parameter(name, value)
+
+    def _assign_parameter_value(self, name: str, value: Any) -> None:
+        """An array (or None) assigned to an existing parameter's name replaces its value:
+        arrays are immutable, so this is how an update is written."""
+        params = self._parameters
+        if value is None:
+            self.register_parameter(name, None)
+            return
+        if not is_array_like(value):
+            raise TypeError(
+                f"cannot assign '{typename(value)}' as parameter '{name}' (jmod.nn.Parameter, an array or None expected)"
+            )
+        slot = params[name]
+        value = to_jax(value)
+        if slot is None:
+            self.register_parameter(name, Parameter(value))
+        elif is_lazy(slot):
+            # Assigning a value to an uninitialized parameter materializes it.
+            slot.data = value
+            slot.__class__ = slot.cls_to_become
+            structure.bump(self)
+            structure.bump(slot)
+        else:
+            if not _same_aval(slot.data, value):
+                structure.bump(self)
+            slot.data = value
+
+    def _assign_module(self, name: str, value: Any) -> None:
+        """A submodule, or None for an existing submodule's name."""
+        modules = self.__dict__.get("_modules")
+        if isinstance(value, Module):
+            if modules is None:
+                raise AttributeError("cannot assign module before Module.__init__() call")
+            self._remove_from(name, self.__dict__, self._parameters, self._buffers, self._non_persistent_buffers_set)
+        elif value is not None:
+            raise TypeError(f"cannot assign '{typename(value)}' as child module '{name}' (jmod.nn.Module or None expected)")
+        for hook in _global_module_registration_hooks.values():
+            output = hook(self, name, value)
+            if output is not None:
+                value = output
+        modules[name] = value
+        structure.bump(self)
+
+    def _assign_buffer(self, name: str, value: Any, marked: bool | None) -> None:
+        """``nn.Buffer(...)``, an array made by one, or a new value for a buffer's name."""
+        buffers = self.__dict__.get("_buffers")
+        if value is not None and not isinstance(value, (Buffer, UninitializedBuffer)) and not is_array_like(value):
+            raise TypeError(
+                f"cannot assign '{typename(value)}' as buffer '{name}' (jmod.nn.Buffer, an array or None expected)"
+            )
+        if isinstance(value, Buffer):
+            persistent = value.persistent
+            value = value.data
+        elif isinstance(value, UninitializedBuffer):
+            persistent = value.persistent
+        elif marked is not None:
+            persistent = marked
+        else:
+            persistent = name not in self._non_persistent_buffers_set
+        old = buffers.get(name) if buffers is not None else None
+        if (
+            value is not None
+            and old is not None
+            and not is_lazy(old)
+            and not is_lazy(value)
+            and persistent == (name not in self._non_persistent_buffers_set)
+            # torch goes through register_buffer every time: keep that when it is
+            # observable (registration hooks, an override)
+            and not _global_buffer_registration_hooks
+            and getattr(self.register_buffer, "__func__", None) is Module.register_buffer
+        ):
+            value = to_jax(value)
+            if _same_aval(old, value):
+                # A new value for an existing buffer (BatchNorm's running stats): not a
+                # structural change.
+                buffers[name] = value
+                return
+        self._register_buffer_compat(name, value, persistent)
+
+    def _assign_plain(self, name: str, value: Any) -> None:
+        """Any other attribute: ordinary Python state (compiled code carries arrays and
+        is specialised on the rest)."""
+        old = self.__dict__.get(name, _MISSING)
+        object.__setattr__(self, name, value)
+        if not (isinstance(value, jax.Array) and isinstance(old, jax.Array) and _same_aval(old, value)):
+            structure.bump(self)
 
     def _register_buffer_compat(self, name: str, value: Any, persistent: bool) -> None:
         """``register_buffer(name, value, persistent)``, or without ``persistent`` for a

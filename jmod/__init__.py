@@ -8,7 +8,6 @@ optimizers, and ``jmod.grad`` differentiates with respect to a module's paramete
 
 from jmod import errors as errors, func as func, nn as nn, optim as optim, parallel as parallel
 from jmod._src.autodiff import grad as grad, value_and_grad as value_and_grad
-from jmod._src.capture import capture as capture
 from jmod._src.jit import compile as compile, jit as jit
 from jmod._src.random import (
     Generator as Generator,
@@ -28,6 +27,7 @@ from jmod._src.random import (
     seed as seed,
     set_rng_state as set_rng_state,
 )
+from jmod.nn.modules.capture import capture as capture
 from jmod.serialization import load as load, save as save
 
 __version__ = "0.1.0"

@@ -21,15 +21,17 @@ import jax
 from jmod._src.binding import lock_of
 from jmod._src.scope import Scope, apply_effects, is_participant, write_new
 from jmod._src.state import commit
-from jmod.nn.parameter import is_lazy
 
 __all__ = ["grad", "value_and_grad"]
 
 
 def _is_module(x: Any) -> bool:
-    from jmod.nn.modules.module import Module
+    return hasattr(type(x), "_jmod_modules")  # a module tree (participant protocol)
 
-    return isinstance(x, Module)
+
+def is_lazy(slot: Any) -> bool:
+    """An uninitialized parameter (a lazy module's, before its first call)."""
+    return getattr(type(slot), "_jmod_uninitialized", False)
 
 
 def trainable_slots(module: Any) -> dict[str, Any]:
@@ -209,7 +211,7 @@ def _dry_run(fn: Callable, args: tuple, kwargs: dict, participants: list) -> Non
     """Call ``fn`` to initialize lazy modules, keeping only what their initialization
     made (parameters, buffers, the random key after the draws): every other state
     change of the call is undone, so the differentiated call that follows makes them."""
-    from jmod.nn.modules.lazy import apply_recorded, recording
+    from jmod._src.lazy_init import apply_recorded, recording
 
     scope = Scope(participants)
     with recording() as log:

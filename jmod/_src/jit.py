@@ -677,11 +677,9 @@ def compile(model: Any = None, **jit_kwargs: Any) -> Any:
     Equivalent to ``model.compile(**jit_kwargs); return model``. With a plain function
     it is :func:`jit`.
     """
-    from jmod.nn.modules.module import Module
-
     if model is None:
         return functools.partial(compile, **jit_kwargs)
-    if isinstance(model, Module):
+    if hasattr(type(model), "_jmod_modules"):  # a Module (participant protocol)
         model.compile(**jit_kwargs)
         return model
     return jit(model, **jit_kwargs)

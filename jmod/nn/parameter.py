@@ -328,6 +328,7 @@ class UninitializedTensorMixin:
 
     data: jax.Array
     cls_to_become: type | None = None
+    _jmod_uninitialized = True  # how jmod._src recognizes it (no import of jmod.nn there)
 
     @property
     def shape(self) -> tuple[int, ...]:

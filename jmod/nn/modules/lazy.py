@@ -18,9 +18,7 @@ parameters. Build optimizers after that first call, as torch's documentation say
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -30,35 +28,8 @@ from jmod.nn.parameter import is_lazy
 
 __all__ = ["LazyModuleMixin"]
 
-# While jmod.value_and_grad runs its dry run (see ``recording``): one entry per lazy
-# module initialized, with the arrays it got and the random key right after.
-_RECORDERS: list[list] = []
-
-
-@contextlib.contextmanager
-def recording() -> Iterator[list]:
-    """Collect ``(module, {name: array}, {name: array}, key)`` for every lazy module
-    initialized inside the block: its new parameters and buffers as
-    ``initialize_parameters`` left them, and the global generator's key after it."""
-    log: list = []
-    _RECORDERS.append(log)
-    try:
-        yield log
-    finally:
-        _RECORDERS.remove(log)
-
-
-def apply_recorded(log: list) -> None:
-    """Put back what ``recording`` saw (after a dry run's state was restored)."""
-    from jmod._src.random import current_generator
-
-    for module, params, buffers, _ in log:
-        for name, value in params.items():
-            module._parameters[name].data = value
-        for name, value in buffers.items():
-            module._buffers[name] = value
-    if log:
-        current_generator()._key = log[-1][3]
+# The dry run of jmod.value_and_grad records lazy initializations (jmod/_src/lazy_init.py).
+from jmod._src.lazy_init import apply_recorded as apply_recorded, recorders as _recorders, recording as recording  # noqa: E402,I001
 
 
 class LazyModuleMixin:
@@ -163,10 +134,10 @@ class LazyModuleMixin:
             module.initialize_parameters(*args, **kwargs)
         finally:
             _init._HOST_DRAWS_IN_TRACE[0] -= 1
-        if _RECORDERS:
+        if _recorders():
             from jmod._src.random import current_generator
 
-            _RECORDERS[-1].append(
+            _recorders()[-1].append(
                 (
                     module,
                     {n: p.data for n, p in module._parameters.items() if p is not None and not is_lazy(p)},

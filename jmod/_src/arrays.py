@@ -101,3 +101,24 @@ def host_ones(shape: Any, dtype: Any = None) -> jax.Array:
 
 
 host_empty = host_zeros
+
+
+def _buffer_pointers(x: jax.Array) -> set[int]:
+    try:
+        return {shard.data.unsafe_buffer_pointer() for shard in x.addressable_shards}
+    except Exception:  # a backend without raw pointers: assume nothing is shared
+        return set()
+
+
+def unaliased(x: Any, source: Any) -> Any:
+    """``x``, copied if it is ``source`` or shares a device buffer with it.
+
+    State written into a module from an array the caller keeps (``load_state_dict``,
+    ``set_state``) must own its buffers: a compiled step donates module state, which
+    would delete the caller's array (torch's ``param.copy_(input)`` copies too).
+    """
+    if not isinstance(source, jax.Array) or not isinstance(x, jax.Array) or is_tracer(x) or is_tracer(source):
+        return x
+    if x is source or _buffer_pointers(x) & _buffer_pointers(source):
+        return jnp.copy(x)
+    return x

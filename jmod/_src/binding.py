@@ -75,9 +75,9 @@ def freeze(v: Any, index: dict[int, int] | None = None, depth: int = 0) -> Any:
         return (t, v if v == v else "nan")
     if index is not None and id(v) in index:
         return ("tree", index[id(v)])
-    if depth > 6:
+    if depth > 12:
         return _by_identity(v)
-    if t in (tuple, list):
+    if isinstance(v, (tuple, list)):  # namedtuples too (optax's GradientTransformation)
         return (t, tuple(freeze(x, index, depth + 1) for x in v))
     if isinstance(v, dict):
         return (t, tuple((freeze(k, index, depth + 1), freeze(x, index, depth + 1)) for k, x in v.items()))

@@ -15,6 +15,7 @@ A hook that tries to read a traced value without ``host=True`` (``float(x)``,
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -45,8 +46,21 @@ def _hook_name(hook: Any) -> str:
     return getattr(inner, "__qualname__", None) or getattr(inner, "__name__", None) or repr(inner)
 
 
+class _HooksRun(threading.local):
+    """The hooks called in this thread while jmod.jit traces (None when not recording):
+    how a traced value that escaped the trace is traced back to the hook that stored it."""
+
+    log: list | None = None
+
+
+HOOKS_RUN = _HooksRun()
+
+
 def call_hook(hook: Callable, *args: Any) -> Any:
     """Call a user hook, turning a tracer-conversion error into a :class:`HookTracerError`."""
+    log = HOOKS_RUN.log
+    if log is not None:
+        log.append(hook)
     try:
         return hook(*args)
     except _TRACER_ERRORS as e:

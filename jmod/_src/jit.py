@@ -36,6 +36,7 @@ import functools
 import gc
 import sys
 import threading
+import types
 import warnings
 import weakref
 from collections.abc import Callable
@@ -53,8 +54,10 @@ from jmod._src.binding import (
     _committed_sharding,
 )
 from jmod._src.errors import RetraceWarning, TracerEscapeError
+from jmod._src.host_hooks import HOOKS_RUN
 from jmod._src.random import current_generator
 from jmod._src.scope import Changes, Scope, apply_effects, is_participant, write_new
+from jmod._src.state import HANDED_OUT
 from jmod._src.tracebacks import filter_traceback
 
 __all__ = ["jit", "JitFunction", "compile"]
@@ -98,19 +101,6 @@ class _CallState(threading.local):
 _CALL = _CallState()
 
 
-class _Static:
-    """A pytree leaf-less node whose aux data carries Python values through jax.jit's
-    output treedef, so they are right for every trace jax caches."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-
-jax.tree_util.register_pytree_node(_Static, lambda s: ((), s.value), lambda aux, _: _Static(aux))
-
-
 class _Meta:
     """What one trace learned: output structure, what changed, static effects."""
 
@@ -147,6 +137,8 @@ class _Entry:
             owner._trace_ref = weakref.ref(tracer._trace)
         scope = Scope(b.participants())
         scope.enter(state)
+        outer_log = HOOKS_RUN.log
+        HOOKS_RUN.log = owner._hooks_run = []
         try:
             args, kwargs = b.rebuild(dyn)
             out = owner.fn(*args, **kwargs)
@@ -154,6 +146,7 @@ class _Entry:
             if force:
                 changes = _with_forced(changes, force, scope)
         finally:
+            HOOKS_RUN.log = outer_log
             scope.restore()
         out_leaves, out_tree = jax.tree_util.tree_flatten(out)
         out_dyn = [x for x in out_leaves if isinstance(x, jax.Array)]
@@ -162,7 +155,10 @@ class _Entry:
             (v.shape, v.dtype) != (state[i].shape, state[i].dtype) for i, v in zip(changes.changed_idx, changes.changed_vals)
         ) or bool(changes.new_paths)
         meta = _Meta(out_tree, out_static, changes._replace(changed_vals=[], new_vals=[]), bump)
-        return out_dyn, changes.changed_vals, changes.new_vals, _Static(meta)
+        # The trace's static results ride in the output treedef as the key of a one-entry
+        # dict: plain containers are unflattened by C++, so no Python runs between the
+        # end of the compiled call and jmod holding its results (see _run).
+        return out_dyn, changes.changed_vals, changes.new_vals, {meta: None}
 
     def build(self, b: Binding, state: list, dyn: list) -> None:
         """First call: trace once, then compile the recorded jaxpr with donation."""
@@ -170,7 +166,7 @@ class _Entry:
         owner._trace_ref = None
         traced = jax.jit(self.body, **owner.jit_kwargs).trace(state, dyn)
         _check_escaped(owner)
-        meta = traced.out_tree.unflatten([None] * traced.out_tree.num_leaves)[3].value
+        meta = next(iter(traced.out_tree.unflatten([None] * traced.out_tree.num_leaves)[3]))
         n_state = len(state)
         mut = tuple(meta.changes.changed_idx)
         const = tuple(i for i in range(n_state) if i not in set(mut))
@@ -197,7 +193,7 @@ class _Entry:
 
         def constrain(res: tuple) -> tuple:
             out_dyn, changed_vals, new_vals, static = res
-            meta = static.value
+            meta = next(iter(static))
             if keep:
                 changed_vals = [
                     jax.lax.with_sharding_constraint(v, keep[i]) if i in keep else v
@@ -238,7 +234,8 @@ def _check_escaped(owner: JitFunction) -> None:
     """Raise if a traced value of the trace just finished is still referenced (stored in
     a dict, list or global the user owns): it would fail later, far from the cause."""
     ref = owner._trace_ref
-    owner._trace_ref = None
+    hooks = owner._hooks_run or []
+    owner._trace_ref = owner._hooks_run = None
     if ref is None or ref() is None:
         return
     gc.collect()  # only values alive through cycles reach here; collect those first
@@ -254,17 +251,65 @@ def _check_escaped(owner: JitFunction) -> None:
         why = _why_alive({id(tracers)}, tracers[0])
     except Exception:  # pragma: no cover - private helper moved
         why = ""
-    del trace, tracers
+    holders = _holders(tracers)
+    culprits = [h for h in hooks if _refers_to(h, holders)]
+    del trace, tracers, holders
     name = getattr(owner.fn, "__qualname__", repr(owner.fn))
+    by = ""
+    if culprits:
+        names = list(dict.fromkeys(_hook_name(h) for h in culprits))
+        by = f" by the hook{'s' if len(names) > 1 else ''} {', '.join(repr(n) for n in names)}"
     raise TracerEscapeError(
-        f"jmod.jit({name}): a traced value computed inside the compiled call was stored somewhere that outlives "
-        f"it (a dict, list or global your code owns, typically written by a forward hook such as "
-        f"`activation[name] = output`). It is an abstract placeholder, not a value: using it later fails. "
+        f"jmod.jit({name}): a traced value computed inside the compiled call was stored{by} somewhere that "
+        f"outlives the call (a dict, list or global your code owns, as a forward hook doing "
+        f"`activation[name] = output` does). It is an abstract placeholder, not a value: using it later fails. "
         f"Where it is held:\n{why}\nFixes: register the hook with host=True "
         f"(`module.register_forward_hook(hook, host=True)`: it then runs on every call with concrete arrays), "
         f"use `jmod.capture(model, names)` to return chosen activations from compiled code, or return the value "
         f"from the compiled function."
     )
+
+
+def _holders(tracers: list) -> set[int]:
+    """ids of the containers (dicts, lists, sets, tuples) that hold the leaked tracers,
+    up to a few levels up (a list inside the dict a hook writes)."""
+    seen: set[int] = set()
+    frontier = list(tracers)
+    skip = {id(tracers), id(frontier)}
+    for _ in range(4):
+        nxt = []
+        for obj in frontier:
+            for r in gc.get_referrers(obj):
+                if id(r) in skip or id(r) in seen or isinstance(r, types.FrameType):
+                    continue
+                if isinstance(r, (dict, list, set, tuple)):
+                    seen.add(id(r))
+                    nxt.append(r)
+        frontier = nxt
+    return seen
+
+
+def _refers_to(hook: Any, holders: set[int]) -> bool:
+    """Whether ``hook`` (unwrapped) closes over or names as a global one of ``holders``."""
+    fn = getattr(hook, "hook", hook)  # HostHook / torch-style _WrappedHook
+    fn = getattr(fn, "__func__", fn)
+    cells = getattr(fn, "__closure__", None) or ()
+    for c in cells:
+        try:
+            if id(c.cell_contents) in holders:
+                return True
+        except ValueError:
+            pass
+    code = getattr(fn, "__code__", None)
+    g = getattr(fn, "__globals__", None)
+    if code is not None and g is not None:
+        return any(id(g.get(n)) in holders for n in code.co_names if n in g)
+    return False
+
+
+def _hook_name(hook: Any) -> str:
+    fn = getattr(hook, "hook", hook)
+    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
 
 
 def _is_sharding_leaf(x: Any) -> bool:
@@ -368,6 +413,7 @@ class JitFunction:
         self._last: Binding | None = None
         self._bind_lock = threading.RLock()
         self._trace_ref: Any = None
+        self._hooks_run: list | None = None
         self.trace_count = 0
         self._warned = False
         functools.update_wrapper(self, fn)
@@ -507,10 +553,12 @@ class JitFunction:
             mut = [state[i] for i in entry.mut_idx]
             if entry.donate:
                 getrefcount = sys.getrefcount
+                handed_out = HANDED_OUT
                 for j in range(len(mut)):
-                    if getrefcount(mut[j]) > _OWN_REFS:
-                        # Someone else holds this array (a user variable, a second location):
-                        # donate a copy so their array stays valid.
+                    if getrefcount(mut[j]) > _OWN_REFS or id(mut[j]) in handed_out:
+                        # Someone else holds this array (a user variable, a second location)
+                        # or was handed it (and may hold an alias): donate a copy so their
+                        # array stays valid.
                         mut[j] = jnp.copy(mut[j])
             const = [state[i] for i in entry.const_idx]
             del state
@@ -545,7 +593,7 @@ class JitFunction:
         """Write a call's results into the participants (idempotent: an interrupted
         write-back is simply done again)."""
         out_dyn, changed_vals, new_vals, static = result
-        meta: _Meta = static.value
+        meta: _Meta = next(iter(static))
         changes = meta.changes
         if b.meta is not meta:
             b.write_locs = [b.locs[i] for i in changes.changed_idx]
@@ -608,7 +656,7 @@ class JitFunction:
         abstractly: no FLOPs spent, nothing written back."""
         traced = self._traced_for(args, kwargs)
         out_dyn, _, _, static = traced.out_info
-        meta = static.value
+        meta = next(iter(static))
         leaves: list = list(out_dyn)
         for i, x in meta.out_static:
             leaves.insert(i, x)

@@ -113,7 +113,7 @@ class Generator:
     def get_state(self) -> jax.Array:
         """The generator state as a ``uint32`` array (``jax.random.key_data``)."""
         with self._jmod_lock:
-            return jax.random.key_data(self._key)
+            return self.__dict__["_key_data"]
 
     def set_state(self, new_state: Any) -> Generator:
         key = jax.random.wrap_key_data(to_jax(new_state).astype(jnp.uint32))
@@ -124,16 +124,28 @@ class Generator:
     def next_key(self) -> jax.Array:
         """Split off a fresh key and advance the state."""
         with self._jmod_lock:
-            key = self._key
-            new, sub = jax.random.split(key)
-            if is_tracer(new) and not is_tracer(key):
+            data = self.__dict__["_key_data"]
+            new, sub = jax.random.split(jax.random.wrap_key_data(data))
+            if is_tracer(new) and not is_tracer(data):
+                # a trace jmod does not thread the state through (a plain jax.jit)
                 raise UnthreadedRandomStateError()
             self._key = new
         return sub
 
-    # The jit machinery threads ``_key`` as state; this is its location.
+    # The state is kept as raw key data (uint32), not a typed key array: typed keys are a
+    # pytree whose unflattening runs Python, and a compiled call's outputs must reach
+    # jmod without Python code running in between (an interrupt there would lose them).
+    @property
+    def _key(self) -> jax.Array:
+        return jax.random.wrap_key_data(self.__dict__["_key_data"])
+
+    @_key.setter
+    def _key(self, key: jax.Array) -> None:
+        self.__dict__["_key_data"] = jax.random.key_data(key)
+
+    # The jit machinery threads the key data as state; this is its location.
     def _jmod_state_locations(self) -> list[tuple[dict, str]]:
-        return [(self.__dict__, "_key")]
+        return [(self.__dict__, "_key_data")]
 
 
 default_generator = Generator()

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 import jax
 
-from jmod._src.arrays import is_jax_array
+from jmod._src.arrays import is_jax_array, unaliased
 
 __all__ = [
     "ModuleState",
@@ -32,6 +32,14 @@ __all__ = [
 ]
 
 Location = tuple[Any, Any]
+
+
+# id(array) -> weakref(parameter slot) for parameter arrays handed out by a module read
+# (``m.weight``, ``named_parameters()``, ``state_dict()``): the user may hold them, or an
+# alias made from them (``jax.device_put(w, w.sharding)`` shares the buffer), so
+# ``jmod.jit`` donates a copy of such an array instead of the array itself. Written by
+# ``jmod.nn.parameter``; entries go when their slot hands out another array or dies.
+HANDED_OUT: dict[int, Any] = {}
 
 
 class _ThreadScopes(threading.local):
@@ -153,6 +161,8 @@ def set_state(module: Any, state: ModuleState | dict | tuple, strict: bool = Tru
     dicts = state if isinstance(state, tuple) else (state,)
     for d in dicts:
         for name, value in d.items():
+            # the module owns its buffers: a compiled step may donate them
+            value = unaliased(value, value)
             owner, attr, kind = _locate(module, name)
             if kind == "parameter" and owner._parameters[attr] is not None:
                 owner._parameters[attr].data = value

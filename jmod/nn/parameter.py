@@ -28,6 +28,7 @@ import jax
 
 from jmod._src import structure
 from jmod._src.arrays import to_jax
+from jmod._src.state import HANDED_OUT
 
 __all__ = [
     "Parameter",
@@ -44,7 +45,9 @@ __all__ = [
 # trusted only while the slot is alive and still holds that very array, so stale
 # entries (the array died and its id was reused) are harmless; each slot keeps at most
 # one entry, so the table does not grow with training steps.
-_OWNERS: dict[int, weakref.ref] = {}
+# The table lives in jmod._src.state (HANDED_OUT): jmod.jit also reads it, to donate a
+# copy of a parameter array the user was handed (they may hold it, or an alias of it).
+_OWNERS: dict[int, weakref.ref] = HANDED_OUT
 
 
 def _forget(cell: list, ref: weakref.ref, owners: dict = _OWNERS) -> None:

@@ -12,7 +12,6 @@ import pytest
 import jmod
 import jmod.nn.functional as F
 from jmod import nn
-from jmod._src import structure
 from jmod._src.errors import RetraceWarning, TracerEscapeError, UnthreadedRandomStateError
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import jax
 
 from jmod._src import structure
-from jmod._src.arrays import is_array_like, is_tracer, to_jax
+from jmod._src.arrays import is_array_like, is_tracer, to_jax, unaliased
 from jmod.nn.parameter import _SHAPE_ERROR, Parameter, is_lazy
 
 if TYPE_CHECKING:
@@ -301,7 +301,7 @@ class StateDictMixin:
                     )
                     continue
                 if not assign:
-                    new = _place_like(new, param)
+                    new = unaliased(_place_like(new, param), input_param)
                     _write(self, name, new, name in self._parameters)
                 elif name in self._parameters:
                     # torch: setattr(self, name, Parameter(input)) with the module's

@@ -98,7 +98,9 @@ def differences(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray], rtol: 
     return out
 
 
-def same_state(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray], rtol: float = 1e-6, atol: float = 1e-7) -> bool:
+def same_state(
+    a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray], rtol: float = 1e-6, atol: float = 1e-7
+) -> bool:
     return not differences(a, b, rtol, atol)
 
 
@@ -129,14 +131,23 @@ def run_threads(targets: list[Callable[[], None]], timeout: float = 60.0) -> lis
     return errors
 
 
-def run_python(code_or_path: str | Path, *args: str, cwd: str | Path | None = None, timeout: float = 60.0,
-               extra_path: str | Path | None = None) -> subprocess.CompletedProcess:
+def run_python(
+    code_or_path: str | Path,
+    *args: str,
+    cwd: str | Path | None = None,
+    timeout: float = 60.0,
+    extra_path: str | Path | None = None,
+) -> subprocess.CompletedProcess:
     """Run a Python script (a path, or source text) in a fresh interpreter that imports
     this checkout's jmod; fail the test if it runs longer than ``timeout`` seconds."""
     env = dict(os.environ)
     paths = [str(ROOT)] + ([str(extra_path)] if extra_path else [])
     env["PYTHONPATH"] = os.pathsep.join(paths + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-    cmd = [sys.executable, str(code_or_path), *args] if isinstance(code_or_path, Path) else [sys.executable, "-c", code_or_path, *args]
+    cmd = (
+        [sys.executable, str(code_or_path), *args]
+        if isinstance(code_or_path, Path)
+        else [sys.executable, "-c", code_or_path, *args]
+    )
     try:
         return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as e:

@@ -204,8 +204,9 @@ def test_interrupted_load_state_dict_changes_nothing():
     """A KeyboardInterrupt in the middle of an eager load_state_dict leaves the model as it was."""
     model = mlp()
     source = mlp()
-    source.load_state_dict({k: v + 1.0 if jnp.issubdtype(v.dtype, jnp.floating) else v + 1
-                            for k, v in model.state_dict().items()})
+    source.load_state_dict(
+        {k: v + 1.0 if jnp.issubdtype(v.dtype, jnp.floating) else v + 1 for k, v in model.state_dict().items()}
+    )
     before = flat_arrays(model.state_dict())
 
     def interrupt(module, state_dict, prefix, *args):
@@ -246,7 +247,10 @@ def interrupted_runs(tmp_path_factory):
     with open(stderr_path, "w") as err:
         proc = subprocess.Popen(
             [sys.executable, child.__file__, str(out_dir), str(N_STEP_TRIALS), str(N_COMPILE_TRIALS)],
-            env=env, stdout=subprocess.PIPE, stderr=err, text=True,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
         )
     lines: queue.Queue = queue.Queue()
     reader = threading.Thread(target=_read_lines, args=(proc.stdout, lines), daemon=True)
@@ -315,7 +319,14 @@ def _check_trials(results, delays, out_dir, trials, build, load_into):
         load_into(loaded)  # the checkpoint loads into fresh objects
         got = flat_arrays(loaded)
         if not (same_state(got, reference[n]) or same_state(got, reference[n + 1])):
-            bad.append((t, n, differences(got, reference[n], 1e-6, 1e-7)[:3], differences(got, reference[n + 1], 1e-6, 1e-7)[:3]))
+            bad.append(
+                (
+                    t,
+                    n,
+                    differences(got, reference[n], 1e-6, 1e-7)[:3],
+                    differences(got, reference[n + 1], 1e-6, 1e-7)[:3],
+                )
+            )
     assert not bad, f"checkpoints equal neither the state before nor after the interrupted call: {bad}"
 
 

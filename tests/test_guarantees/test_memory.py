@@ -64,7 +64,9 @@ def test_deleted_models_return_their_device_memory(sweep):
 
 
 def test_fresh_model_and_optimizer_reuse_the_compiled_step(sweep):
-    assert sweep["traces"] == 1, f"{N_PAIRS} same-structure model/optimizer pairs traced the step {sweep['traces']} times"
+    assert sweep["traces"] == 1, (
+        f"{N_PAIRS} same-structure model/optimizer pairs traced the step {sweep['traces']} times"
+    )
 
 
 def test_clear_cache_frees_and_recompiles():

@@ -23,7 +23,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax.sharding import NamedSharding, PartitionSpec as P
 
 import jmod
 from jmod import nn
@@ -116,7 +115,10 @@ def _load_replicated(model, sd):
 )
 def test_written_state_shares_no_buffer_with_the_users_arrays(write):
     model = _mlp()
-    user = {k: jnp.asarray(np.random.default_rng(0).standard_normal(v.shape), v.dtype) for k, v in _mlp().state_dict().items()}
+    user = {
+        k: jnp.asarray(np.random.default_rng(0).standard_normal(v.shape), v.dtype)
+        for k, v in _mlp().state_dict().items()
+    }
     expected = {k: np.array(v) for k, v in user.items()}
     write(model, user)
     state = model.state_dict()

@@ -151,7 +151,8 @@ def run_python(
     try:
         return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as e:
-        pytest.fail(f"subprocess did not finish within {timeout} s; stderr tail:\n{(e.stderr or '')[-2000:]}")
+        err = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else (e.stderr or "")
+        pytest.fail(f"subprocess did not finish within {timeout} s; stderr tail:\n{err[-2000:]}")
 
 
 @contextlib.contextmanager

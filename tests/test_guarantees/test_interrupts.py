@@ -294,13 +294,13 @@ def interrupted_runs(tmp_path_factory):
             proc.send_signal(signal.SIGINT)
             # Python drops a KeyboardInterrupt raised inside a finalizer ("Exception
             # ignored"); like a user, press Ctrl-C again if nothing happens.
-            answer = next_line(patience=5.0)
+            answer = next_line(patience=10.0)
             for _ in range(3):
                 if answer is not None:
                     break
                 resent[trial] = resent.get(trial, 0) + 1
                 proc.send_signal(signal.SIGINT)
-                answer = next_line(patience=5.0)
+                answer = next_line(patience=10.0)
             if answer is None:
                 answer = next_line()
             word, t, rest = answer.split(" ", 2)

@@ -21,13 +21,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# Every page: the README and each docs page (the site's own helpers in docs/_griffe aside).
-PAGES = [
-    str(p.relative_to(ROOT))
-    for p in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
-    if "_griffe" not in p.parts and "```python" in p.read_text()
-]
-
 _FENCE = re.compile(r"^(?P<indent> *)```(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)```[ \t]*$", re.M | re.S)
 
 
@@ -49,6 +42,14 @@ def blocks(text: str) -> list[tuple[str, str, bool, str | None]]:
                 expected = nxt.group("body")
         out.append((info, textwrap.dedent(m.group("body")), run, expected))
     return out
+
+
+# Every page of the site and the README that has a block to run (docs/_griffe aside).
+PAGES = [
+    str(p.relative_to(ROOT))
+    for p in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    if "_griffe" not in p.parts and any(run for _, _, run, _ in blocks(p.read_text()))
+]
 
 
 def _normalise(s: str) -> str:

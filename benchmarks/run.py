@@ -3,7 +3,7 @@
 One command, one process, everything measured side by side::
 
     python benchmarks/run.py                 # all workloads
-    python benchmarks/run.py --quick         # fewer repetitions (CI smoke run)
+    python benchmarks/run.py --quick         # a few seconds: mlp-tiny, tiny blocks (CI's smoke run)
     python benchmarks/run.py --workload mlp-tiny
 
 Workloads (float32, same shapes everywhere):
@@ -17,9 +17,22 @@ Workloads (float32, same shapes everywhere):
 Implementations: hand-written pure JAX + optax under ``jax.jit`` with donation (the
 limit), jmod (``jmod.jit`` step; same optax transformation), Flax NNX (``nnx.jit``
 and the documented split/merge fast path), Equinox (``eqx.filter_jit``) and PyTorch
-eager. Timings are interleaved in rounds (each implementation runs a block of steps
-per round, rounds repeat) so that machine noise hits all alike; the table shows the
-median per-step time over rounds and its ratio to pure JAX.
+eager.
+
+How the timing is kept fair:
+
+* The JAX-based implementations are timed in interleaved rounds (each runs a block of
+  steps per round, rounds repeat) so that machine noise hits all alike, and the order
+  is rotated every round (round ``r`` starts with implementation ``r mod n``): no
+  implementation always runs first, or always right after another one.
+* PyTorch eager runs in its own phase after the JAX rounds, never between them: its
+  intra-op thread pool keeps spinning for a while after each op and would slow
+  whichever implementation runs next. It uses ``torch.get_num_threads()`` threads
+  (printed), its default.
+* Each row shows the median per-step time over rounds, its spread (the
+  interquartile range p25-p75 and min-max over rounds) and the median's ratio to
+  pure JAX's median. The header names the git commit, the CPU, the core count, the
+  load average at start and the library versions, so a table says where it came from.
 
 It also measures the per-call Python overhead of a compiled forward: ``jmod``'s
 ``model.compile()`` and ``jmod.jit`` call versus a bare ``jax.jit`` call on the same
@@ -454,24 +467,109 @@ def _block(result: object) -> None:
         result.block_until_ready()
 
 
-def measure(runners: dict[str, Callable], steps: int, rounds: int) -> dict[str, float]:
-    """Median seconds per step, interleaving implementations round by round."""
-    for run in runners.values():  # compile and warm up
-        for _ in range(3):
-            _block(run())
+def _is_torch(name: str) -> bool:
+    return name.startswith("PyTorch")
+
+
+def _time_block(run: Callable, steps: int) -> tuple[float, object]:
+    t0 = time.perf_counter()
+    out = None
+    for _ in range(steps):
+        out = run()
+    _block(out)
+    return (time.perf_counter() - t0) / steps, out
+
+
+def measure(runners: dict[str, Callable], steps: int, rounds: int) -> dict[str, list[float]]:
+    """Seconds per step of every round, per implementation.
+
+    The JAX-based implementations are interleaved round by round in an order rotated
+    every round; PyTorch runs afterwards, alone (see the module docstring).
+    """
+    names = [n for n in runners if not _is_torch(n)]
+    last: dict[str, object] = {}
     samples: dict[str, list[float]] = {name: [] for name in runners}
-    for _ in range(rounds):
-        for name, run in runners.items():
-            t0 = time.perf_counter()
-            for _ in range(steps):
-                out = run()
-            _block(out)
-            samples[name].append((time.perf_counter() - t0) / steps)
-    return {name: statistics.median(v) for name, v in samples.items()}
+    for name in names:  # compile and warm up
+        _, last[name] = _time_block(runners[name], 3)
+    for r in range(rounds):
+        k = r % len(names) if names else 0
+        for name in names[k:] + names[:k]:
+            t, last[name] = _time_block(runners[name], steps)
+            samples[name].append(t)
+    for name in runners:  # PyTorch: warm up and time alone, after every JAX round
+        if _is_torch(name):
+            _, last[name] = _time_block(runners[name], 3)
+            for _ in range(rounds):
+                t, last[name] = _time_block(runners[name], steps)
+                samples[name].append(t)
+    for name, out in last.items():  # a smoke check that every step computed something finite
+        value = np.asarray(out.detach().numpy() if hasattr(out, "detach") else out)
+        if not np.isfinite(value).all():
+            raise RuntimeError(f"{name}: the last result is not finite: {value}")
+    return samples
 
 
-def call_overhead(rounds: int) -> dict[str, float]:
-    """Per-call microseconds of a compiled forward on a 100-leaf model, cache hit."""
+def summary(v: list[float]) -> tuple[float, float, float, float, float]:
+    """``(median, p25, p75, min, max)`` of a list of timings."""
+    q = statistics.quantiles(v, n=4, method="inclusive") if len(v) > 1 else [v[0]] * 3
+    return statistics.median(v), q[0], q[2], min(v), max(v)
+
+
+def header(rounds: int) -> str:
+    """Where the numbers come from: commit, machine, versions, load."""
+    import importlib.metadata
+    import os
+    import platform
+    import subprocess
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        commit = subprocess.run(["git", "-C", root, "rev-parse", "--short=10", "HEAD"], capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+        commit += " (with uncommitted changes)" if dirty else ""
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown (not a git checkout)"
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    versions = []
+    for dist in ("jax", "jaxlib", "optax", "flax", "equinox", "torch"):
+        try:
+            versions.append(f"{dist} {importlib.metadata.version(dist)}")
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    try:
+        import torch
+
+        torch_threads = f"; torch threads {torch.get_num_threads()}"
+    except ImportError:
+        torch_threads = ""
+    return "\n".join([
+        f"commit {commit}",
+        f"machine: {cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+        f"python {platform.python_version()}; load average at start {load}",
+        f"{', '.join(versions)}; {jax.devices()[0].platform}, {len(jax.devices())} device(s){torch_threads}",
+        f"median over {rounds} rounds (JAX rows interleaved, order rotated every round; PyTorch timed alone after them)",
+    ])
+
+
+def print_table(times: dict[str, list[float]], base_name: str, base_label: str, unit: str, scale: float) -> None:
+    base = statistics.median(times[base_name]) if base_name in times else None
+    print(f"  {'implementation':36s} {unit:>10s} {'p25-p75':>17s} {'min-max':>17s} {'vs ' + base_label:>12s}")
+    for name, v in times.items():
+        med, p25, p75, lo, hi = (x * scale for x in summary(v))
+        ratio = f"{med / (base * scale):.2f}x" if base else "-"
+        print(f"  {name:36s} {med:10.3f} {p25:8.3f}-{p75:<8.3f} {lo:8.3f}-{hi:<8.3f} {ratio:>12s}")
+
+
+def call_overhead(rounds: int, steps: int = 2000) -> dict[str, list[float]]:
+    """Seconds per call of a compiled forward on a 100-leaf model, cache hit, per round."""
 
     class Wide(nn.Module):
         def __init__(self) -> None:
@@ -493,42 +591,40 @@ def call_overhead(rounds: int) -> dict[str, float]:
         "jmod.jit(model, x)": lambda: fwd(model, x),
         "model.compile(); model(x)": lambda: compiled(x),
     }
-    per_call = measure(runners, steps=2000, rounds=rounds)
-    return {k: v * 1e6 for k, v in per_call.items()}
+    return measure(runners, steps=steps, rounds=rounds)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workload", action="append", choices=["mlp-tiny", "lenet", "mlp-bn"])
     parser.add_argument("--impl", action="append", help="substring of an implementation name to run")
-    parser.add_argument("--quick", action="store_true", help="few repetitions (smoke test)")
+    parser.add_argument("--rounds", type=int, help="rounds per workload (default 15; 3 with --quick)")
+    parser.add_argument("--quick", action="store_true", help="a few seconds: small blocks, few rounds (smoke test)")
     args = parser.parse_args(argv)
-    workloads = args.workload or ["mlp-tiny", "lenet", "mlp-bn"]
+    # --quick is CI's smoke run: it checks that every implementation compiles, steps and
+    # gives a finite loss on the overhead-bound workload, in a few seconds; its numbers
+    # (one step per block) are not for quoting.
+    workloads = args.workload or (["mlp-tiny"] if args.quick else ["mlp-tiny", "lenet", "mlp-bn"])
     steps = {"mlp-tiny": 300, "lenet": 20, "mlp-bn": 10}
-    rounds = 3 if args.quick else 15
-    print(f"jax {jax.__version__} on {jax.devices()[0].platform}, {len(jax.devices())} device(s); "
-          f"median over {rounds} interleaved rounds")
+    rounds = args.rounds or (3 if args.quick else 15)
+    print(header(rounds))
+    base_name = "pure JAX (jax.jit + donation)"
     for workload in workloads:
         runners = {}
         for name, make in IMPLEMENTATIONS.items():
-            if args.impl and not any(s.lower() in name.lower() for s in args.impl) and not name.startswith("pure"):
+            if args.impl and not any(s.lower() in name.lower() for s in args.impl) and name != base_name:
                 continue
             try:
                 runners[name] = make(workload)
             except ImportError as e:  # an optional framework is not installed
                 print(f"  (skipping {name}: {e})")
-        n = max(1, steps[workload] // (10 if args.quick else 1))
+        n = 1 if args.quick else steps[workload]
         times = measure(runners, n, rounds)
-        base = times["pure JAX (jax.jit + donation)"]
-        print(f"\n{workload}")
-        print(f"  {'implementation':36s} {'step (ms)':>10s} {'vs pure JAX':>12s}")
-        for name, t in times.items():
-            print(f"  {name:36s} {t * 1e3:10.3f} {t / base:11.2f}x")
-    print("\ncompiled forward, 100-leaf model, cache hit (per-call microseconds)")
-    overhead = call_overhead(rounds)
-    bare = overhead["bare jax.jit(params, x)"]
-    for name, us in overhead.items():
-        print(f"  {name:36s} {us:8.1f} us {us / bare:6.2f}x")
+        print(f"\n{workload}: milliseconds per step")
+        print_table(times, base_name, "pure JAX", "median", 1e3)
+    print("\ncompiled forward, 100-leaf model, cache hit: microseconds per call")
+    overhead = call_overhead(rounds, steps=20 if args.quick else 2000)
+    print_table(overhead, "bare jax.jit(params, x)", "bare jit", "median", 1e6)
     return 0
 
 

@@ -3,7 +3,8 @@
 Each page's ```python blocks run in order in one namespace (a page reads as one
 session). A ```text block right after a python block is that block's output and
 must match what it printed. A block preceded by ``<!-- no-run -->`` is shown but not
-run (hardware the test machine lacks, a fragment). Run one page by hand with
+run (hardware the test machine lacks, a fragment, torch code shown for comparison).
+Every page of the site is run (``PAGES`` is found, not listed). Run one page by hand with
 ``python tests/test_docs.py docs/hooks.md``.
 """
 
@@ -20,17 +21,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = [
-    "README.md",
-    "docs/index.md",
-    "docs/installation.md",
-    "docs/model-call.md",
-    "docs/modules-and-state.md",
-    "docs/hooks.md",
-    "docs/compiling-and-training.md",
-    "docs/api/functional.md",
-]
-
 _FENCE = re.compile(r"^(?P<indent> *)```(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)```[ \t]*$", re.M | re.S)
 
 
@@ -52,6 +42,14 @@ def blocks(text: str) -> list[tuple[str, str, bool, str | None]]:
                 expected = nxt.group("body")
         out.append((info, textwrap.dedent(m.group("body")), run, expected))
     return out
+
+
+# Every page of the site and the README that has a block to run (docs/_griffe aside).
+PAGES = [
+    str(p.relative_to(ROOT))
+    for p in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    if "_griffe" not in p.parts and any(run for _, _, run, _ in blocks(p.read_text()))
+]
 
 
 def _normalise(s: str) -> str:

@@ -8,6 +8,7 @@ of its output. ``multihost_data_parallel.py`` is a worker launched by
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import subprocess
@@ -149,6 +150,33 @@ def test_train_digits(tmp_path):
     saved = jmod.load(ckpt)
     assert set(saved) == {"model", "optimizer", "epoch", "test_accuracy"}
     assert "features.0.weight" in saved["model"] and saved["epoch"] == 1
+
+
+def test_train_char_gpt(tmp_path):
+    out = run_example("train_char_gpt.py", "--out", str(tmp_path))
+    m = re.search(r"data: ([\d,]+) characters of Python source from 24 standard-library modules, vocabulary of (\d+)", out)
+    assert m and int(m.group(1).replace(",", "")) > 100_000 and int(m.group(2)) > 60, out
+    assert "model: GPT 1 layers, 2 heads, 32 wide, context 16" in out
+    # decay / no-decay groups: the 2-D weights (tied embedding once, position embedding,
+    # 4 Linear weights) and the 3 LayerNorm weights (no biases, as in nanoGPT)
+    assert "num decayed parameter tensors: 6," in out and "num non-decayed parameter tensors: 3," in out
+    losses = [float(v) for v in re.findall(r"val loss (\d+\.\d+)", out)]
+    # untrained, a uniform guess over the vocabulary costs log(V) nats; 6 steps lower it
+    assert len(losses) >= 2 and losses[-1] < math.log(int(m.group(2))), out
+    assert "trained 6 iterations" in out and "train_step compiled 1 time(s)" in out
+    assert re.search(r"reloaded into a fresh GPT: val loss [\d.]+ \(identical\)", out)
+    assert "next_token compiled 1 time(s)" in out
+    sample = out.split("-" * 60 + "\n")[1][:-1]  # less the newline print() added
+    assert len(sample) == 40, out
+    ckpt, png = tmp_path / "char_gpt.safetensors", tmp_path / "char_gpt_loss.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+    import jmod
+
+    saved = jmod.load(ckpt)
+    assert set(saved) == {"model", "optimizer", "scheduler_last_epoch", "config", "vocab"}
+    assert saved["scheduler_last_epoch"] == 6 and saved["config"]["n_layer"] == 1
+    assert "transformer.h.0.attn.c_attn.weight" in saved["model"] and "lm_head.weight" in saved["model"]
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.py")))

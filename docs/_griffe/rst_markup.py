@@ -5,8 +5,11 @@ simple tables), which Markdown would print literally. Rewrite it as MathJax
 
 from __future__ import annotations
 
+import importlib
 import re
+import sys
 import textwrap
+from pathlib import Path
 from typing import Any
 
 import griffe
@@ -75,7 +78,51 @@ def _simple_tables(text: str) -> str:
     return "\n".join(out)
 
 
+_SECTION = re.compile(r"^( *)(Args|Arguments|Parameters|Keyword Args|Keyword Arguments|Other Parameters):\s*$")
+_GROUPED = re.compile(r"^(?P<names>\*{0,2}\w+(?:, *\*{0,2}\w+)+)(?P<type> *\([^)]*\))?:(?P<text>.*)$")
+
+
+def _split_grouped_args(text: str) -> str:
+    """``a, b (type): text`` in an Args section becomes one entry per name.
+
+    jmod documents related arguments together, as torch does (``size_average, reduce:
+    deprecated``). griffe reads such a line as one parameter named ``"size_average,
+    reduce"``, finds no parameter of that name in the signature and renders its default
+    as *required*; one entry per name gets each parameter's real default."""
+    lines = text.split("\n")
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        out.append(lines[i])
+        m = _SECTION.match(lines[i])
+        i += 1
+        if not m:
+            continue
+        base = len(m.group(1))
+        entry_indent = None
+        while i < len(lines) and (not lines[i].strip() or len(lines[i]) - len(lines[i].lstrip()) > base):
+            line = lines[i]
+            indent = len(line) - len(line.lstrip())
+            if line.strip() and entry_indent is None:
+                entry_indent = indent
+            g = _GROUPED.match(line.strip()) if line.strip() and indent == entry_indent else None
+            if not g:
+                out.append(line)
+                i += 1
+                continue
+            body = []
+            i += 1
+            while i < len(lines) and lines[i].strip() and len(lines[i]) - len(lines[i].lstrip()) > entry_indent:
+                body.append(lines[i])
+                i += 1
+            for name in (n.strip() for n in g.group("names").split(",")):
+                out.append(" " * entry_indent + name + (g.group("type") or "") + ":" + g.group("text"))
+                out.extend(body)
+    return "\n".join(out)
+
+
 def convert(text: str) -> str:
+    text = _split_grouped_args(text)
     text = _simple_tables(text)
     text = _directives(text)
     text = _LITERAL_MARKER.sub(lambda m: m.group(1) + ":\n\n", text)
@@ -85,6 +132,24 @@ def convert(text: str) -> str:
 
 
 class RstMarkup(griffe.Extension):
+    def on_module_members(self, *, mod: Any, **kwargs: Any) -> None:
+        """Take a jmod module's ``__all__`` from the imported module.
+
+        Some are computed (``jmod.nn.modules``: every class the package imports;
+        ``jmod.nn``: that list plus its own names), which griffe's static reading cannot
+        evaluate: it would then see no exports, expand ``from jmod.nn.modules import *``
+        to nothing, and ``::: jmod.nn.Conv2d`` would not resolve. With the real list,
+        the reference shows every object under its public path."""
+        if not (mod.path == "jmod" or mod.path.startswith("jmod.")) or "__all__" not in mod.members:
+            return
+        root = str(Path(__file__).resolve().parents[2])
+        if root not in sys.path:
+            sys.path.insert(0, root)
+        try:
+            mod.exports = list(importlib.import_module(mod.path).__all__)
+        except Exception:  # noqa: BLE001  (keep griffe's static reading)
+            return
+
     def on_object(self, *, obj: Any, **kwargs: Any) -> None:
         if obj.docstring is not None:
             obj.docstring.value = convert(obj.docstring.value)

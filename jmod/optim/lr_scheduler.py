@@ -344,6 +344,22 @@ class MultiplicativeLR(_LambdaState, LRScheduler):
         lr_lambda: a function of the integer epoch giving a multiplicative factor, or
             a list of such functions, one per param group.
         last_epoch: the index of the last epoch. Default: -1.
+
+    Examples:
+        >>> import jax.numpy as jnp, jmod
+        >>> from jmod import nn
+        >>> from jmod.optim import lr_scheduler
+        >>> model = nn.Linear(2, 1)
+        >>> grads = jmod.grad(lambda m: m(jnp.ones((1, 2))).sum())(model)
+        >>> optimizer = jmod.optim.SGD(model.parameters(), lr=0.1)
+        >>> scheduler = lr_scheduler.MultiplicativeLR(optimizer, lr_lambda=lambda epoch: 0.5)
+        >>> lrs = []
+        >>> for epoch in range(4):
+        ...     lrs.append(round(scheduler.get_last_lr()[0], 6))
+        ...     optimizer.step(grads)  # an epoch of training with this lr
+        ...     scheduler.step()
+        >>> lrs
+        [0.1, 0.05, 0.025, 0.0125]
     """
 
     def __init__(self, optimizer: Optimizer, lr_lambda: Any, last_epoch: int = -1) -> None:
@@ -373,6 +389,22 @@ class StepLR(LRScheduler):
         step_size: period of learning rate decay.
         gamma: multiplicative factor of learning rate decay. Default: 0.1.
         last_epoch: the index of the last epoch. Default: -1.
+
+    Examples:
+        >>> import jax.numpy as jnp, jmod
+        >>> from jmod import nn
+        >>> from jmod.optim import lr_scheduler
+        >>> model = nn.Linear(2, 1)
+        >>> grads = jmod.grad(lambda m: m(jnp.ones((1, 2))).sum())(model)
+        >>> optimizer = jmod.optim.SGD(model.parameters(), lr=0.1)
+        >>> scheduler = lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.1)
+        >>> lrs = []
+        >>> for epoch in range(5):
+        ...     lrs.append(round(scheduler.get_last_lr()[0], 6))
+        ...     optimizer.step(grads)  # an epoch of training with this lr
+        ...     scheduler.step()
+        >>> lrs
+        [0.1, 0.1, 0.01, 0.01, 0.001]
     """
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1) -> None:
@@ -399,6 +431,22 @@ class MultiStepLR(LRScheduler):
         milestones: epoch indices (a milestone listed ``n`` times decays by ``gamma**n``).
         gamma: multiplicative factor of learning rate decay. Default: 0.1.
         last_epoch: the index of the last epoch. Default: -1.
+
+    Examples:
+        >>> import jax.numpy as jnp, jmod
+        >>> from jmod import nn
+        >>> from jmod.optim import lr_scheduler
+        >>> model = nn.Linear(2, 1)
+        >>> grads = jmod.grad(lambda m: m(jnp.ones((1, 2))).sum())(model)
+        >>> optimizer = jmod.optim.SGD(model.parameters(), lr=0.1)
+        >>> scheduler = lr_scheduler.MultiStepLR(optimizer, milestones=[2, 4], gamma=0.1)
+        >>> lrs = []
+        >>> for epoch in range(6):
+        ...     lrs.append(round(scheduler.get_last_lr()[0], 6))
+        ...     optimizer.step(grads)  # an epoch of training with this lr
+        ...     scheduler.step()
+        >>> lrs
+        [0.1, 0.1, 0.01, 0.01, 0.001, 0.001]
     """
 
     def __init__(
@@ -428,6 +476,22 @@ class ConstantLR(LRScheduler):
         factor: the factor applied until the milestone. Default: 1/3.
         total_iters: the number of steps the factor is applied for. Default: 5.
         last_epoch: the index of the last epoch. Default: -1.
+
+    Examples:
+        >>> import jax.numpy as jnp, jmod
+        >>> from jmod import nn
+        >>> from jmod.optim import lr_scheduler
+        >>> model = nn.Linear(2, 1)
+        >>> grads = jmod.grad(lambda m: m(jnp.ones((1, 2))).sum())(model)
+        >>> optimizer = jmod.optim.SGD(model.parameters(), lr=0.1)
+        >>> scheduler = lr_scheduler.ConstantLR(optimizer, factor=0.5, total_iters=3)
+        >>> lrs = []
+        >>> for epoch in range(5):
+        ...     lrs.append(round(scheduler.get_last_lr()[0], 6))
+        ...     optimizer.step(grads)  # an epoch of training with this lr
+        ...     scheduler.step()
+        >>> lrs
+        [0.05, 0.05, 0.05, 0.1, 0.1]
     """
 
     def __init__(
@@ -465,6 +529,22 @@ class LinearLR(LRScheduler):
         end_factor: the factor at the end, in [0, 1]. Default: 1.0.
         total_iters: the number of steps until the end factor is reached. Default: 5.
         last_epoch: the index of the last epoch. Default: -1.
+
+    Examples:
+        >>> import jax.numpy as jnp, jmod
+        >>> from jmod import nn
+        >>> from jmod.optim import lr_scheduler
+        >>> model = nn.Linear(2, 1)
+        >>> grads = jmod.grad(lambda m: m(jnp.ones((1, 2))).sum())(model)
+        >>> optimizer = jmod.optim.SGD(model.parameters(), lr=0.1)
+        >>> scheduler = lr_scheduler.LinearLR(optimizer, start_factor=0.25, total_iters=3)
+        >>> lrs = []
+        >>> for epoch in range(5):
+        ...     lrs.append(round(scheduler.get_last_lr()[0], 6))
+        ...     optimizer.step(grads)  # an epoch of training with this lr
+        ...     scheduler.step()
+        >>> lrs
+        [0.025, 0.05, 0.075, 0.1, 0.1]
     """
 
     def __init__(
@@ -520,6 +600,22 @@ class ExponentialLR(LRScheduler):
         optimizer: wrapped optimizer.
         gamma: multiplicative factor of learning rate decay.
         last_epoch: the index of the last epoch. Default: -1.
+
+    Examples:
+        >>> import jax.numpy as jnp, jmod
+        >>> from jmod import nn
+        >>> from jmod.optim import lr_scheduler
+        >>> model = nn.Linear(2, 1)
+        >>> grads = jmod.grad(lambda m: m(jnp.ones((1, 2))).sum())(model)
+        >>> optimizer = jmod.optim.SGD(model.parameters(), lr=0.1)
+        >>> scheduler = lr_scheduler.ExponentialLR(optimizer, gamma=0.5)
+        >>> lrs = []
+        >>> for epoch in range(4):
+        ...     lrs.append(round(scheduler.get_last_lr()[0], 6))
+        ...     optimizer.step(grads)  # an epoch of training with this lr
+        ...     scheduler.step()
+        >>> lrs
+        [0.1, 0.05, 0.025, 0.0125]
     """
 
     def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
@@ -666,6 +762,22 @@ class PolynomialLR(LRScheduler):
         total_iters: the number of steps the learning rate decays over. Default: 5.
         power: the power of the polynomial. Default: 1.0.
         last_epoch: the index of the last epoch. Default: -1.
+
+    Examples:
+        >>> import jax.numpy as jnp, jmod
+        >>> from jmod import nn
+        >>> from jmod.optim import lr_scheduler
+        >>> model = nn.Linear(2, 1)
+        >>> grads = jmod.grad(lambda m: m(jnp.ones((1, 2))).sum())(model)
+        >>> optimizer = jmod.optim.SGD(model.parameters(), lr=0.1)
+        >>> scheduler = lr_scheduler.PolynomialLR(optimizer, total_iters=4, power=1.0)
+        >>> lrs = []
+        >>> for epoch in range(6):
+        ...     lrs.append(round(scheduler.get_last_lr()[0], 6))
+        ...     optimizer.step(grads)  # an epoch of training with this lr
+        ...     scheduler.step()
+        >>> lrs
+        [0.1, 0.075, 0.05, 0.025, 0.0, 0.0]
     """
 
     def __init__(self, optimizer: Optimizer, total_iters: int = 5, power: float = 1.0, last_epoch: int = -1) -> None:
@@ -707,6 +819,22 @@ class CosineAnnealingLR(LRScheduler):
         T_max: maximum number of iterations.
         eta_min: minimum learning rate. Default: 0.
         last_epoch: the index of the last epoch. Default: -1.
+
+    Examples:
+        >>> import jax.numpy as jnp, jmod
+        >>> from jmod import nn
+        >>> from jmod.optim import lr_scheduler
+        >>> model = nn.Linear(2, 1)
+        >>> grads = jmod.grad(lambda m: m(jnp.ones((1, 2))).sum())(model)
+        >>> optimizer = jmod.optim.SGD(model.parameters(), lr=0.1)
+        >>> scheduler = lr_scheduler.CosineAnnealingLR(optimizer, T_max=4, eta_min=0.0)
+        >>> lrs = []
+        >>> for epoch in range(5):
+        ...     lrs.append(round(scheduler.get_last_lr()[0], 6))
+        ...     optimizer.step(grads)  # an epoch of training with this lr
+        ...     scheduler.step()
+        >>> lrs
+        [0.1, 0.085355, 0.05, 0.014645, 0.0]
     """
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1) -> None:
@@ -751,6 +879,22 @@ class ChainedScheduler(_NestedState, LRScheduler):
     Args:
         schedulers: the schedulers to chain.
         optimizer: their optimizer. Default: the first scheduler's.
+
+    Examples:
+        >>> import jax.numpy as jnp, jmod
+        >>> from jmod import nn
+        >>> from jmod.optim import lr_scheduler
+        >>> model = nn.Linear(2, 1)
+        >>> grads = jmod.grad(lambda m: m(jnp.ones((1, 2))).sum())(model)
+        >>> optimizer = jmod.optim.SGD(model.parameters(), lr=1.0)
+        >>> scheduler = lr_scheduler.ChainedScheduler([lr_scheduler.ConstantLR(optimizer, factor=0.1, total_iters=2), lr_scheduler.ExponentialLR(optimizer, gamma=0.9)])
+        >>> lrs = []
+        >>> for epoch in range(4):
+        ...     lrs.append(round(scheduler.get_last_lr()[0], 6))
+        ...     optimizer.step(grads)  # an epoch of training with this lr
+        ...     scheduler.step()
+        >>> lrs
+        [0.1, 0.09, 0.81, 0.729]
     """
 
     def __init__(self, schedulers: Sequence[LRScheduler], optimizer: Optimizer | None = None) -> None:
@@ -964,6 +1108,22 @@ class CyclicLR(LRScheduler):
         base_momentum: lower momentum boundary (reached at ``max_lr``). Default: 0.8.
         max_momentum: upper momentum boundary (at ``base_lr``). Default: 0.9.
         last_epoch: the index of the last batch. Default: -1.
+
+    Examples:
+        >>> import jax.numpy as jnp, jmod
+        >>> from jmod import nn
+        >>> from jmod.optim import lr_scheduler
+        >>> model = nn.Linear(2, 1)
+        >>> grads = jmod.grad(lambda m: m(jnp.ones((1, 2))).sum())(model)
+        >>> optimizer = jmod.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        >>> scheduler = lr_scheduler.CyclicLR(optimizer, base_lr=0.01, max_lr=0.1, step_size_up=2)
+        >>> lrs = []
+        >>> for epoch in range(6):
+        ...     lrs.append(round(scheduler.get_last_lr()[0], 6))
+        ...     optimizer.step(grads)  # an epoch of training with this lr
+        ...     scheduler.step()
+        >>> lrs
+        [0.01, 0.055, 0.1, 0.055, 0.01, 0.055]
     """
 
     def __init__(
@@ -1130,6 +1290,22 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         T_mult: the factor :math:`T_i` grows by after a restart. Default: 1.
         eta_min: minimum learning rate. Default: 0.
         last_epoch: the index of the last epoch. Default: -1.
+
+    Examples:
+        >>> import jax.numpy as jnp, jmod
+        >>> from jmod import nn
+        >>> from jmod.optim import lr_scheduler
+        >>> model = nn.Linear(2, 1)
+        >>> grads = jmod.grad(lambda m: m(jnp.ones((1, 2))).sum())(model)
+        >>> optimizer = jmod.optim.SGD(model.parameters(), lr=0.1)
+        >>> scheduler = lr_scheduler.CosineAnnealingWarmRestarts(optimizer, T_0=3)
+        >>> lrs = []
+        >>> for epoch in range(7):
+        ...     lrs.append(round(scheduler.get_last_lr()[0], 6))
+        ...     optimizer.step(grads)  # an epoch of training with this lr
+        ...     scheduler.step()
+        >>> lrs
+        [0.1, 0.075, 0.025, 0.1, 0.075, 0.025, 0.1]
     """
 
     def __init__(

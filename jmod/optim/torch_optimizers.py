@@ -76,18 +76,29 @@ class SGD(_TorchOptimizer):
     r"""Stochastic gradient descent (optionally with momentum), torch.optim.SGD's numbers.
 
     Args:
-        params: the model, ``model.parameters()``, ``model.named_parameters()`` or
-            a list of parameter-group dicts.
-        lr: learning rate (float or an optax schedule of the step).
-        momentum, dampening, weight_decay, nesterov, maximize: as torch.
+        params (iterable | Module): the model, ``model.parameters()``, ``model.named_parameters()``
+            or a list of parameter-group dicts (see ``jmod.optim.param_groups``).
+        lr (float | Callable): learning rate (a float, or an optax schedule of the step count).
+        momentum (float): momentum factor.
+        dampening (float): dampening for momentum.
+        weight_decay (float): L2 penalty: ``weight_decay * param`` is added to the gradient.
+        nesterov (bool): use Nesterov momentum (needs ``momentum > 0`` and ``dampening == 0``).
+        maximize (bool): maximize the objective instead of minimizing it.
+        foreach (bool | None): accepted for torch compatibility (XLA fuses the update loop).
+        differentiable (bool): accepted for torch compatibility.
+        fused (bool | None): accepted for torch compatibility (XLA fuses the update).
 
     Examples:
-        >>> import jmod
+        >>> import jax.numpy as jnp, jmod
         >>> from jmod import nn
-        >>> model = nn.Linear(4, 2)
+        >>> model = nn.Linear(2, 1)
         >>> opt = jmod.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-        >>> opt.param_groups[0]["lr"]
-        0.1
+        >>> w0 = model.weight
+        >>> opt.step(jmod.grad(lambda m: m(jnp.ones((4, 2))).sum())(model))
+        >>> bool((model.weight != w0).all())  # one step taken
+        True
+        >>> opt.param_groups[0]["lr"], opt.param_groups[0]["momentum"]
+        (0.1, 0.9)
     """
 
     _rule = staticmethod(_torch_rules.sgd)
@@ -141,9 +152,31 @@ class Adam(_TorchOptimizer):
     r"""Adam (L2 weight decay added to the gradient), torch.optim.Adam's numbers.
 
     Args:
-        params: the model, ``model.parameters()``, ``model.named_parameters()`` or
-            a list of parameter-group dicts.
-        lr, betas, eps, weight_decay, amsgrad, maximize: as torch.
+        params (iterable | Module): the model, ``model.parameters()``, ``model.named_parameters()``
+            or a list of parameter-group dicts (see ``jmod.optim.param_groups``).
+        lr (float | Callable): learning rate (a float, or an optax schedule of the step count).
+        betas (tuple[float, float]): coefficients of the running averages of the gradient and its square.
+        eps (float): term added to the denominator for numerical stability.
+        weight_decay (float): L2 penalty: ``weight_decay * param`` is added to the gradient.
+        amsgrad (bool): use the AMSGrad variant (the maximum of the second moments).
+        foreach (bool | None): accepted for torch compatibility (XLA fuses the update loop).
+        maximize (bool): maximize the objective instead of minimizing it.
+        capturable (bool): accepted for torch compatibility (every jmod step can be compiled).
+        differentiable (bool): accepted for torch compatibility.
+        fused (bool | None): accepted for torch compatibility (XLA fuses the update).
+        decoupled_weight_decay (bool): ``True`` decays the weights directly, as AdamW does.
+
+    Examples:
+        >>> import jax.numpy as jnp, jmod
+        >>> from jmod import nn
+        >>> model = nn.Linear(2, 1)
+        >>> opt = jmod.optim.Adam(model.parameters(), lr=1e-3)
+        >>> w0 = model.weight
+        >>> opt.step(jmod.grad(lambda m: m(jnp.ones((4, 2))).sum())(model))
+        >>> bool((model.weight != w0).all())  # one step taken
+        True
+        >>> opt.param_groups[0]["betas"], opt.param_groups[0]["eps"]
+        ((0.9, 0.999), 1e-08)
     """
 
     _rule = staticmethod(_torch_rules.adam)
@@ -178,7 +211,34 @@ class Adam(_TorchOptimizer):
 
 class AdamW(Adam):
     r"""AdamW (decoupled weight decay), torch.optim.AdamW's numbers; ``weight_decay``
-    defaults to 0.01 as in torch."""
+    defaults to 0.01 as in torch.
+
+    Args:
+        params (iterable | Module): the model, ``model.parameters()``, ``model.named_parameters()``
+            or a list of parameter-group dicts (see ``jmod.optim.param_groups``).
+        lr (float | Callable): learning rate (a float, or an optax schedule of the step count).
+        betas (tuple[float, float]): coefficients of the running averages of the gradient and its square.
+        eps (float): term added to the denominator for numerical stability.
+        weight_decay (float): decoupled weight decay: ``param *= 1 - lr * weight_decay`` each step.
+        amsgrad (bool): use the AMSGrad variant (the maximum of the second moments).
+        maximize (bool): maximize the objective instead of minimizing it.
+        foreach (bool | None): accepted for torch compatibility (XLA fuses the update loop).
+        capturable (bool): accepted for torch compatibility (every jmod step can be compiled).
+        differentiable (bool): accepted for torch compatibility.
+        fused (bool | None): accepted for torch compatibility (XLA fuses the update).
+
+    Examples:
+        >>> import jax.numpy as jnp, jmod
+        >>> from jmod import nn
+        >>> model = nn.Linear(2, 1)
+        >>> opt = jmod.optim.AdamW(model.parameters(), lr=1e-3)
+        >>> w0 = model.weight
+        >>> opt.step(jmod.grad(lambda m: m(jnp.ones((4, 2))).sum())(model))
+        >>> bool((model.weight != w0).all())  # one step taken
+        True
+        >>> opt.param_groups[0]["weight_decay"]
+        0.01
+    """
 
     _rule = staticmethod(_torch_rules.adamw)
 
@@ -206,9 +266,30 @@ class RMSprop(_TorchOptimizer):
     r"""RMSprop, torch.optim.RMSprop's numbers (``eps`` outside the square root).
 
     Args:
-        params: the model, ``model.parameters()``, ``model.named_parameters()`` or
-            a list of parameter-group dicts.
-        lr, alpha, eps, weight_decay, momentum, centered, maximize: as torch.
+        params (iterable | Module): the model, ``model.parameters()``, ``model.named_parameters()``
+            or a list of parameter-group dicts (see ``jmod.optim.param_groups``).
+        lr (float | Callable): learning rate (a float, or an optax schedule of the step count).
+        alpha (float): smoothing constant of the running average of the squared gradient.
+        eps (float): term added to the denominator for numerical stability.
+        weight_decay (float): L2 penalty: ``weight_decay * param`` is added to the gradient.
+        momentum (float): momentum factor.
+        centered (bool): normalize by an estimate of the gradient's variance.
+        capturable (bool): accepted for torch compatibility (every jmod step can be compiled).
+        foreach (bool | None): accepted for torch compatibility (XLA fuses the update loop).
+        maximize (bool): maximize the objective instead of minimizing it.
+        differentiable (bool): accepted for torch compatibility.
+
+    Examples:
+        >>> import jax.numpy as jnp, jmod
+        >>> from jmod import nn
+        >>> model = nn.Linear(2, 1)
+        >>> opt = jmod.optim.RMSprop(model.parameters(), lr=0.01)
+        >>> w0 = model.weight
+        >>> opt.step(jmod.grad(lambda m: m(jnp.ones((4, 2))).sum())(model))
+        >>> bool((model.weight != w0).all())  # one step taken
+        True
+        >>> opt.param_groups[0]["alpha"]
+        0.99
     """
 
     _rule = staticmethod(_torch_rules.rmsprop)
@@ -249,7 +330,33 @@ class RMSprop(_TorchOptimizer):
 
 
 class Adagrad(_TorchOptimizer):
-    r"""Adagrad, torch.optim.Adagrad's numbers."""
+    r"""Adagrad, torch.optim.Adagrad's numbers.
+
+    Args:
+        params (iterable | Module): the model, ``model.parameters()``, ``model.named_parameters()``
+            or a list of parameter-group dicts (see ``jmod.optim.param_groups``).
+        lr (float | Callable): learning rate (a float, or an optax schedule of the step count).
+        lr_decay (float): learning rate decay: the step uses ``lr / (1 + (step - 1) * lr_decay)``.
+        weight_decay (float): L2 penalty: ``weight_decay * param`` is added to the gradient.
+        initial_accumulator_value (float): starting value of the sum of squared gradients.
+        eps (float): term added to the denominator for numerical stability.
+        foreach (bool | None): accepted for torch compatibility (XLA fuses the update loop).
+        maximize (bool): maximize the objective instead of minimizing it.
+        differentiable (bool): accepted for torch compatibility.
+        fused (bool | None): accepted for torch compatibility (XLA fuses the update).
+
+    Examples:
+        >>> import jax.numpy as jnp, jmod
+        >>> from jmod import nn
+        >>> model = nn.Linear(2, 1)
+        >>> opt = jmod.optim.Adagrad(model.parameters(), lr=0.01)
+        >>> w0 = model.weight
+        >>> opt.step(jmod.grad(lambda m: m(jnp.ones((4, 2))).sum())(model))
+        >>> bool((model.weight != w0).all())  # one step taken
+        True
+        >>> opt.param_groups[0]["eps"]
+        1e-10
+    """
 
     _rule = staticmethod(_torch_rules.adagrad)
     _static = ("maximize",)
@@ -310,15 +417,26 @@ class Adamax(_TorchOptimizer):
     r"""Adamax (Adam with the infinity norm), torch.optim.Adamax's numbers.
 
     Args:
-        params: the model, ``model.parameters()``, ``model.named_parameters()`` or
-            a list of parameter-group dicts.
-        lr, betas, eps, weight_decay, maximize: as torch (``lr`` defaults to 2e-3).
+        params (iterable | Module): the model, ``model.parameters()``, ``model.named_parameters()``
+            or a list of parameter-group dicts (see ``jmod.optim.param_groups``).
+        lr (float | Callable): learning rate (a float, or an optax schedule of the step count).
+        betas (tuple[float, float]): coefficients of the running averages of the gradient and its infinity norm.
+        eps (float): term added to the denominator for numerical stability.
+        weight_decay (float): L2 penalty: ``weight_decay * param`` is added to the gradient.
+        foreach (bool | None): accepted for torch compatibility (XLA fuses the update loop).
+        maximize (bool): maximize the objective instead of minimizing it.
+        differentiable (bool): accepted for torch compatibility.
+        capturable (bool): accepted for torch compatibility (every jmod step can be compiled).
 
     Examples:
-        >>> import jmod
+        >>> import jax.numpy as jnp, jmod
         >>> from jmod import nn
-        >>> model = nn.Linear(4, 2)
+        >>> model = nn.Linear(2, 1)
         >>> opt = jmod.optim.Adamax(model.parameters())
+        >>> w0 = model.weight
+        >>> opt.step(jmod.grad(lambda m: m(jnp.ones((4, 2))).sum())(model))
+        >>> bool((model.weight != w0).all())  # one step taken
+        True
         >>> opt.param_groups[0]["lr"], opt.param_groups[0]["betas"]
         (0.002, (0.9, 0.999))
     """
@@ -351,11 +469,30 @@ class NAdam(_TorchOptimizer):
     r"""NAdam (Adam with Nesterov momentum), torch.optim.NAdam's numbers.
 
     Args:
-        params: the model, ``model.parameters()``, ``model.named_parameters()`` or
-            a list of parameter-group dicts.
-        lr: learning rate (default 2e-3, as torch).
-        betas, eps, weight_decay, momentum_decay, maximize: as torch.
-        decoupled_weight_decay: ``True`` gives NAdamW (as torch).
+        params (iterable | Module): the model, ``model.parameters()``, ``model.named_parameters()``
+            or a list of parameter-group dicts (see ``jmod.optim.param_groups``).
+        lr (float | Callable): learning rate (a float, or an optax schedule of the step count).
+        betas (tuple[float, float]): coefficients of the running averages of the gradient and its square.
+        eps (float): term added to the denominator for numerical stability.
+        weight_decay (float): L2 penalty: ``weight_decay * param`` is added to the gradient.
+        momentum_decay (float): the momentum schedule's decay (psi in the paper).
+        decoupled_weight_decay (bool): ``True`` gives NAdamW (decoupled weight decay, as torch).
+        foreach (bool | None): accepted for torch compatibility (XLA fuses the update loop).
+        maximize (bool): maximize the objective instead of minimizing it.
+        capturable (bool): accepted for torch compatibility (every jmod step can be compiled).
+        differentiable (bool): accepted for torch compatibility.
+
+    Examples:
+        >>> import jax.numpy as jnp, jmod
+        >>> from jmod import nn
+        >>> model = nn.Linear(2, 1)
+        >>> opt = jmod.optim.NAdam(model.parameters())
+        >>> w0 = model.weight
+        >>> opt.step(jmod.grad(lambda m: m(jnp.ones((4, 2))).sum())(model))
+        >>> bool((model.weight != w0).all())  # one step taken
+        True
+        >>> opt.param_groups[0]["momentum_decay"]
+        0.004
     """
 
     _rule = staticmethod(_torch_rules.nadam)
@@ -400,9 +537,29 @@ class RAdam(_TorchOptimizer):
     r"""RAdam (rectified Adam), torch.optim.RAdam's numbers.
 
     Args:
-        params: the model, ``model.parameters()``, ``model.named_parameters()`` or
-            a list of parameter-group dicts.
-        lr, betas, eps, weight_decay, decoupled_weight_decay, maximize: as torch.
+        params (iterable | Module): the model, ``model.parameters()``, ``model.named_parameters()``
+            or a list of parameter-group dicts (see ``jmod.optim.param_groups``).
+        lr (float | Callable): learning rate (a float, or an optax schedule of the step count).
+        betas (tuple[float, float]): coefficients of the running averages of the gradient and its square.
+        eps (float): term added to the denominator for numerical stability.
+        weight_decay (float): L2 penalty: ``weight_decay * param`` is added to the gradient.
+        decoupled_weight_decay (bool): ``True`` decays the weights directly, as AdamW does.
+        foreach (bool | None): accepted for torch compatibility (XLA fuses the update loop).
+        maximize (bool): maximize the objective instead of minimizing it.
+        capturable (bool): accepted for torch compatibility (every jmod step can be compiled).
+        differentiable (bool): accepted for torch compatibility.
+
+    Examples:
+        >>> import jax.numpy as jnp, jmod
+        >>> from jmod import nn
+        >>> model = nn.Linear(2, 1)
+        >>> opt = jmod.optim.RAdam(model.parameters(), lr=1e-3)
+        >>> w0 = model.weight
+        >>> opt.step(jmod.grad(lambda m: m(jnp.ones((4, 2))).sum())(model))
+        >>> bool((model.weight != w0).all())  # one step taken
+        True
+        >>> opt.param_groups[0]["betas"]
+        (0.9, 0.999)
     """
 
     _rule = staticmethod(_torch_rules.radam)
@@ -442,9 +599,28 @@ class Adadelta(_TorchOptimizer):
     r"""Adadelta, torch.optim.Adadelta's numbers.
 
     Args:
-        params: the model, ``model.parameters()``, ``model.named_parameters()`` or
-            a list of parameter-group dicts.
-        lr, rho, eps, weight_decay, maximize: as torch (``lr`` defaults to 1.0).
+        params (iterable | Module): the model, ``model.parameters()``, ``model.named_parameters()``
+            or a list of parameter-group dicts (see ``jmod.optim.param_groups``).
+        lr (float | Callable): coefficient that scales the delta before it is applied.
+        rho (float): coefficient of the running averages of the squared gradient and the squared delta.
+        eps (float): term added to the denominator for numerical stability.
+        weight_decay (float): L2 penalty: ``weight_decay * param`` is added to the gradient.
+        foreach (bool | None): accepted for torch compatibility (XLA fuses the update loop).
+        capturable (bool): accepted for torch compatibility (every jmod step can be compiled).
+        maximize (bool): maximize the objective instead of minimizing it.
+        differentiable (bool): accepted for torch compatibility.
+
+    Examples:
+        >>> import jax.numpy as jnp, jmod
+        >>> from jmod import nn
+        >>> model = nn.Linear(2, 1)
+        >>> opt = jmod.optim.Adadelta(model.parameters())
+        >>> w0 = model.weight
+        >>> opt.step(jmod.grad(lambda m: m(jnp.ones((4, 2))).sum())(model))
+        >>> bool((model.weight != w0).all())  # one step taken
+        True
+        >>> opt.param_groups[0]["lr"], opt.param_groups[0]["rho"]
+        (1.0, 0.9)
     """
 
     _rule = staticmethod(_torch_rules.adadelta)
@@ -476,13 +652,28 @@ class Rprop(_TorchOptimizer):
     r"""Rprop (resilient backpropagation), torch.optim.Rprop's numbers.
 
     Args:
-        params: the model, ``model.parameters()``, ``model.named_parameters()`` or
-            a list of parameter-group dicts.
-        lr: the initial per-element step size (taken when the state is created, as
+        params (iterable | Module): the model, ``model.parameters()``, ``model.named_parameters()``
+            or a list of parameter-group dicts (see ``jmod.optim.param_groups``).
+        lr (float | Callable): the initial per-element step size (taken when the state is created, as
             in torch; later changes of ``lr`` do not affect the step sizes).
-        etas: ``(etaminus, etaplus)``, the factors shrinking / growing a step size.
-        step_sizes: ``(min, max)`` step size.
-        maximize: as torch.
+        etas (tuple[float, float]): ``(etaminus, etaplus)``, the factors shrinking / growing a step size.
+        step_sizes (tuple[float, float]): ``(min, max)`` step size.
+        capturable (bool): accepted for torch compatibility (every jmod step can be compiled).
+        foreach (bool | None): accepted for torch compatibility (XLA fuses the update loop).
+        maximize (bool): maximize the objective instead of minimizing it.
+        differentiable (bool): accepted for torch compatibility.
+
+    Examples:
+        >>> import jax.numpy as jnp, jmod
+        >>> from jmod import nn
+        >>> model = nn.Linear(2, 1)
+        >>> opt = jmod.optim.Rprop(model.parameters(), lr=0.01)
+        >>> w0 = model.weight
+        >>> opt.step(jmod.grad(lambda m: m(jnp.ones((4, 2))).sum())(model))
+        >>> bool((model.weight != w0).all())  # one step taken
+        True
+        >>> opt.param_groups[0]["etas"], opt.param_groups[0]["step_sizes"]
+        ((0.5, 1.2), (1e-06, 50))
     """
 
     _rule = staticmethod(_torch_rules.rprop)
@@ -515,9 +706,29 @@ class ASGD(_TorchOptimizer):
     state, as torch does; the parameters follow the plain iterates).
 
     Args:
-        params: the model, ``model.parameters()``, ``model.named_parameters()`` or
-            a list of parameter-group dicts.
-        lr, lambd, alpha, t0, weight_decay, maximize: as torch.
+        params (iterable | Module): the model, ``model.parameters()``, ``model.named_parameters()``
+            or a list of parameter-group dicts (see ``jmod.optim.param_groups``).
+        lr (float | Callable): learning rate (a float, or an optax schedule of the step count).
+        lambd (float): decay term.
+        alpha (float): power for the eta update.
+        t0 (float): the step at which averaging starts.
+        weight_decay (float): L2 penalty: ``weight_decay * param`` is added to the gradient.
+        foreach (bool | None): accepted for torch compatibility (XLA fuses the update loop).
+        maximize (bool): maximize the objective instead of minimizing it.
+        differentiable (bool): accepted for torch compatibility.
+        capturable (bool): accepted for torch compatibility (every jmod step can be compiled).
+
+    Examples:
+        >>> import jax.numpy as jnp, jmod
+        >>> from jmod import nn
+        >>> model = nn.Linear(2, 1)
+        >>> opt = jmod.optim.ASGD(model.parameters(), lr=0.01)
+        >>> w0 = model.weight
+        >>> opt.step(jmod.grad(lambda m: m(jnp.ones((4, 2))).sum())(model))
+        >>> bool((model.weight != w0).all())  # one step taken
+        True
+        >>> opt.param_groups[0]["t0"]
+        1000000.0
     """
 
     _rule = staticmethod(_torch_rules.asgd)

@@ -28,6 +28,7 @@ PAGES = [
     "docs/modules-and-state.md",
     "docs/hooks.md",
     "docs/compiling-and-training.md",
+    "docs/checkpoints.md",
     "docs/api/functional.md",
 ]
 

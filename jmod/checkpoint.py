@@ -133,27 +133,42 @@ class AsyncSaveHandle:
     """
 
     def __init__(self, checkpointer: Any, path: str):
-        self._ckptr = checkpointer
+        import threading
+
         self.path = path
+        self._ckptr = checkpointer
+        self._error: BaseException | None = None
+        self._finished = threading.Event()
+        self._watcher = threading.Thread(target=self._watch, name="jmod-async-save", daemon=True)
+        self._watcher.start()
+
+    def _watch(self) -> None:
+        try:
+            self._ckptr.wait_until_finished()
+        except BaseException as e:  # handed to result()
+            self._error = e
+        finally:
+            self._finished.set()
 
     def done(self) -> bool:
         """Whether the write has finished (committed or failed)."""
-        return self._ckptr is None or not self._ckptr._async_manager._thread_is_running()  # noqa: SLF001
+        return self._finished.is_set()
 
     def result(self, timeout: float | None = None) -> None:
         """Block until the checkpoint is committed; re-raise the writer's error, if any.
 
         Args:
-            timeout (float | None): accepted for ``concurrent.futures.Future`` compatibility;
-                the wait is not bounded.
+            timeout (float | None): seconds to wait at most (``None``: no limit); raises
+                ``TimeoutError`` if the write is still running then.
         """
-        if self._ckptr is None:
-            return
-        ckptr, self._ckptr = self._ckptr, None
-        try:
-            ckptr.wait_until_finished()
-        finally:
+        if not self._finished.wait(timeout):
+            raise TimeoutError(f"jmod.checkpoint: {self.path!r} is still being written after {timeout} s")
+        if self._ckptr is not None:
+            ckptr, self._ckptr = self._ckptr, None
             ckptr.close()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
 
     wait = result
 

@@ -176,10 +176,16 @@ def _to_host(x: Any) -> np.ndarray:
         return _torch_to_numpy(x)
     if not isinstance(x, jax.Array):
         return np.asarray(x) if not isinstance(x, (int, float, bool, complex)) else np.asarray(to_jax(x))
-    if x.is_fully_addressable:
-        return np.asarray(jax.device_get(x))
-    if x.is_fully_replicated:
-        return np.asarray(jax.device_get(x.addressable_data(0)))
+    if x.is_fully_addressable and len(x.sharding.device_set) > 1 and not x.is_fully_replicated:
+        # Assembled here from the shards: jax.device_get would cache the whole host copy on
+        # the array (alive as long as the model is), so saving a model would cost its size.
+        out = np.empty(x.shape, np.dtype(x.dtype))
+        for shard in x.addressable_shards:
+            if shard.replica_id == 0:
+                out[shard.index] = np.asarray(shard.data)
+        return out
+    if x.is_fully_addressable or x.is_fully_replicated:
+        return np.asarray(x.addressable_data(0)) if x.is_fully_replicated else np.asarray(x)
     from jax.experimental import multihost_utils
 
     return np.asarray(multihost_utils.process_allgather(x, tiled=True))
@@ -390,14 +396,15 @@ def load(f: str | os.PathLike | BinaryIO, *, device: Any = None) -> Any:
             raise CheckpointError(f"jmod.load: {name!r} is not a regular file (a pipe, socket or device)")
         with open(name, "rb") as fh:
             arrays, metadata = _read(fh, name)
-    arrays = {k: _fit_x64(k, v, "load") for k, v in arrays.items()}
+    dev = None
     if device is not None:
         from jmod._src.devices import resolve_device
 
         dev = resolve_device(device)
-        arrays = {k: jax.device_put(v, dev) for k, v in arrays.items()}
-    else:
-        arrays = {k: jax.numpy.asarray(v) for k, v in arrays.items()}
+    for k in list(arrays):  # one host buffer at a time becomes a jax array
+        v = _fit_x64(k, arrays[k], "load")
+        arrays[k] = jax.device_put(v, dev) if dev is not None else jax.numpy.asarray(v)
+        del v
     try:
         return _build(metadata, arrays)
     except (_Corrupt, json.JSONDecodeError, RecursionError) as e:

@@ -423,6 +423,26 @@ def _build(metadata: dict[str, str], arrays: dict[str, Any]) -> Any:
     return out
 
 
+def _remaining(fh: BinaryIO) -> int | None:
+    """Bytes left to read in ``fh``, if it can tell."""
+    try:
+        pos = fh.tell()
+        end = os.fstat(fh.fileno()).st_size if hasattr(fh, "fileno") else None
+    except (OSError, ValueError, AttributeError):
+        end = None
+        try:
+            pos = fh.tell()
+        except (OSError, ValueError, AttributeError):
+            return None
+    if end is None:
+        try:
+            end = fh.seek(0, os.SEEK_END)
+            fh.seek(pos)
+        except (OSError, ValueError, AttributeError):
+            return None
+    return end - pos
+
+
 def _read(fh: BinaryIO, name: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Read and check a whole safetensors file (bounded by its size), or raise CheckpointError."""
 
@@ -466,6 +486,10 @@ def _read(fh: BinaryIO, name: str) -> tuple[dict[str, np.ndarray], dict[str, str
             raise bad(f"entry {k!r} has {end - begin} bytes for shape {shape} {dtype}")
         specs.append((begin, end, k, dtype, shape))
     specs.sort(key=lambda s: s[0])
+    data_size = _remaining(fh)
+    if data_size is not None and specs and specs[-1][1] > data_size:
+        # checked before allocating: a header may claim terabytes that the file does not hold
+        raise bad(f"the header describes {specs[-1][1]} bytes of data but the file holds {data_size} (truncated)")
     arrays = {}
     pos = 0
     for begin, end, k, dtype, shape in specs:

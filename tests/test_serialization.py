@@ -1,5 +1,6 @@
 """jmod.save / jmod.load: round trips, interop, atomicity, clear errors."""
 
+import io
 import json
 import os
 import signal
@@ -95,8 +96,6 @@ def test_save_is_atomic(tmp_path, monkeypatch):
 
 
 def test_file_objects_and_unsupported_values(tmp_path):
-    import io
-
     buf = io.BytesIO()
     jmod.save(_model().state_dict(), buf)
     buf.seek(0)
@@ -209,12 +208,16 @@ def test_corrupt_jmod_metadata_raises_checkpoint_error(tmp_path, metadata):
         struct.pack("<Q", 52) + b'{"a": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}}' + b"\0" * 4,
         struct.pack("<Q", 51) + b'{"a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}' + b"\0" * 8,
         struct.pack("<Q", 51) + b'{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}' + b"\0" * 9,
+        # a header claiming 4 TB: refused before anything is allocated
+        struct.pack("<Q", 85) + b'{"a": {"dtype": "F32", "shape": [1000000000000], "data_offsets": [0, 4000000000000]}}',
     ],
 )
 def test_malformed_files_raise_checkpoint_error(tmp_path, data):
     (tmp_path / "bad.safetensors").write_bytes(data)
     with pytest.raises(CheckpointError, match="not a readable safetensors checkpoint"):
         jmod.load(tmp_path / "bad.safetensors")
+    with pytest.raises(CheckpointError, match="not a readable safetensors checkpoint"):
+        jmod.load(io.BytesIO(data))
 
 
 def test_deep_trees_directories_and_fifos(tmp_path):
@@ -284,8 +287,6 @@ s.save({{"w": np.zeros(4, np.float32)}}, {str(tmp_path / "m.safetensors")!r})
 
 @pytest.mark.torch
 def test_to_torch_and_from_torch_through_torch_save_weights_only(tmp_path):
-    import io
-
     import torch
 
     m = _model()

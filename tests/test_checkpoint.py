@@ -193,26 +193,33 @@ def test_sigkill_at_a_random_step_then_resume_is_bitwise_exact(tmp_path, layout)
 
 
 def test_killed_writer_never_harms_the_latest_good_checkpoint(tmp_path):
-    """A process killed in the middle of writing checkpoint 2 (a big array, written by a slow
-    background thread): checkpoint 1 stays the latest and loads; the next manager removes the debris."""
+    """A writer killed (SIGKILL) while checkpoint 2 is being committed (its files written, the
+    rename not done: the last moment a crash can hit): checkpoint 1 stays the latest and loads,
+    and the next manager removes the unfinished directory."""
     script = f"""
-import os, signal, time, numpy as np, jax.numpy as jnp, jmod
+import os, signal, numpy as np, jax.numpy as jnp, jmod
+from orbax.checkpoint._src.path import atomicity
 mgr = jmod.checkpoint.CheckpointManager({str(tmp_path)!r}, async_save=True)
 mgr.save(1, {{"w": jnp.ones((4, 4)), "step": 1}}); mgr.wait()
-mgr.save(2, {{"w": jnp.zeros((2048, 2048)), "b": np.zeros((2048, 2048)), "step": 2}})
-print("writing", flush=True)
-time.sleep(0.05)
-os.kill(os.getpid(), signal.SIGKILL)
+async def killed(self, *a, **k):
+    print("killed while committing", flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+atomicity.AtomicRenameTemporaryPath.finalize = killed
+mgr.save(2, {{"w": jnp.zeros((256, 256)), "step": 2}})
+mgr.wait()
 """
     proc = subprocess.run([sys.executable, "-c", script], env=_env(), capture_output=True, timeout=120)
-    assert proc.returncode == -signal.SIGKILL and b"writing" in proc.stdout, proc.stderr.decode()[-3000:]
+    assert proc.returncode == -signal.SIGKILL and b"killed while committing" in proc.stdout, proc.stderr.decode()[-3000:]
     leftovers = [n for n in os.listdir(tmp_path) if not n.isdigit()]
+    assert any(n.startswith("2") for n in leftovers), leftovers  # the unfinished write of step 2
     with CheckpointManager(tmp_path) as mgr:
         assert mgr.latest_step() == 1 and mgr.all_steps() == [1]
         out = mgr.restore(None, {"w": jnp.zeros((4, 4)), "step": 0})
         assert out["step"] == 1
         np.testing.assert_array_equal(out["w"], np.ones((4, 4)))
-    assert [n for n in os.listdir(tmp_path) if not n.isdigit()] == [], leftovers
+        mgr.save(2, {"w": jnp.zeros((4, 4)), "step": 2})
+        assert mgr.all_steps() == [1, 2]
+    assert sorted(os.listdir(tmp_path)) == ["1", "2"], leftovers
 
 
 def _free_port():

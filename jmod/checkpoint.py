@@ -28,7 +28,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from jmod.serialization import CheckpointError, _decode_tree, _encode_tree
+from jmod.serialization import _NARROW, CheckpointError, _decode_tree, _encode_tree, _to_host
 
 __all__ = ["save", "async_save", "load", "AsyncSaveHandle", "CheckpointManager", "CheckpointError"]
 
@@ -64,7 +64,7 @@ def _encode(state_dict: Any) -> tuple[dict[str, Any], dict[str, Any]]:
             if multiprocess and x.is_fully_addressable:
                 x = np.asarray(x)
         else:
-            x = np.asarray(x)
+            x = _to_host(x)  # NumPy arrays as they are (64-bit kept), torch tensors through NumPy
         items[f"a{i}"] = x
     meta = {
         "format": _FORMAT,
@@ -281,6 +281,12 @@ def load(state_dict: Any, checkpoint_id: str | os.PathLike) -> Any:
                 raise CheckpointError(
                     f"jmod.checkpoint.load: size mismatch for {p!r}: copying a param with shape {tuple(shape)} "
                     f"from checkpoint, the shape in current model is {tuple(np.shape(t))}."
+                )
+            if t is None and np.dtype(dtype) in _NARROW and not jax.config.jax_enable_x64:
+                raise CheckpointError(
+                    f"jmod.checkpoint.load: {p!r} was saved as {dtype}, which JAX's 32-bit mode would change "
+                    "silently; enable it (jax.config.update('jax_enable_x64', True)) or pass a target whose array "
+                    "has the dtype you want"
                 )
             dt = t.dtype if t is not None else np.dtype(dtype)
             abstract[f"a{i}"] = jax.ShapeDtypeStruct(tuple(shape), dt, sharding=sharding or default)

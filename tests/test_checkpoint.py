@@ -112,6 +112,13 @@ def test_load_errors_and_untargeted_load(tmp_path):
     (tmp_path / "plain").mkdir()
     with pytest.raises(CheckpointError, match="not a committed jmod checkpoint"):
         jmod.checkpoint.load(None, tmp_path / "plain")
+    # 64-bit NumPy values are kept; without a target they are not narrowed silently
+    wide = np.array([2**40 + 7], np.int64)
+    jmod.checkpoint.save({"n": wide}, tmp_path / "wide")
+    with pytest.raises(CheckpointError, match="'/n' was saved as int64"):
+        jmod.checkpoint.load(None, tmp_path / "wide")
+    with jax.enable_x64(True):
+        np.testing.assert_array_equal(np.asarray(jmod.checkpoint.load(None, tmp_path / "wide")["n"]), wide)
     with pytest.raises(TypeError, match="jmod.checkpoint.save can store"):
         jmod.checkpoint.save({"f": print}, tmp_path / "d")
 

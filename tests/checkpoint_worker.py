@@ -99,6 +99,25 @@ def final(model, opt, sched) -> dict[str, np.ndarray]:
     return out
 
 
+_STEP = []
+
+
+def _train_step():
+    """One compiled step shared by every run in a process (a resumed and a reference run reuse it)."""
+    import jmod
+
+    if not _STEP:
+
+        @jmod.jit
+        def train_step(model, opt, x, y):
+            loss, grads = jmod.value_and_grad(lambda m: ((m(x) - y) ** 2).mean())(model)
+            opt.step(grads)
+            return loss
+
+        _STEP.append(train_step)
+    return _STEP[0]
+
+
 def run(
     directory: str | None,
     steps: int,
@@ -117,12 +136,7 @@ def run(
     model, opt, sched, mesh = setup(layout)
     process, nproc = jax.process_index(), jax.process_count()
 
-    @jmod.jit
-    def train_step(model, opt, x, y):
-        loss, grads = jmod.value_and_grad(lambda m: ((m(x) - y) ** 2).mean())(model)
-        opt.step(grads)
-        return loss
-
+    train_step = _train_step()
     mgr = None
     start = 0
     if directory is not None:

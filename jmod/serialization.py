@@ -77,7 +77,17 @@ _NARROW = {
 
 
 class CheckpointError(RuntimeError):
-    """A file that is not a readable jmod/safetensors checkpoint."""
+    """A checkpoint that cannot be read as it is, raised before anything is loaded.
+
+    ``jmod.load`` raises it for a file that is truncated, corrupt (a malformed
+    header, or jmod metadata that does not describe the file's arrays), not
+    safetensors (e.g. a ``torch.save`` pickle: read it with ``torch.load``), or not a
+    regular file (a pipe or device); and for a 64-bit value that JAX's 32-bit mode
+    would change (enable ``jax_enable_x64``). ``jmod.serialization.from_torch`` raises
+    it for the same 64-bit case; ``jmod.checkpoint.load`` for a directory that is
+    not a committed jmod checkpoint, or whose arrays do not match the target's
+    names or shapes.
+    """
 
 
 def _is_flat_state_dict(obj: Any) -> bool:

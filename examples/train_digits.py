@@ -1,6 +1,6 @@
 """Train a CNN on scikit-learn's handwritten digits with a compiled training step.
 
-    python examples/train_digits.py [--epochs N] [--out DIR] [--seed S] [--quick]
+    python examples/train_digits.py [--epochs N] [--out DIR] [--seed S] [--quick] [--resume]
 
 The data is ``sklearn.datasets.load_digits``: 1,797 grayscale 8x8 images of the
 digits 0-9, bundled with scikit-learn (nothing to download). The script is the
@@ -17,7 +17,15 @@ training loop a PyTorch user would write, in jmod:
   model to check it gives the same test accuracy, and a loss/accuracy plot (PNG).
 
 Everything goes to ``--out`` (default ``runs/digits/``). ``--quick`` trains for a few
-steps only (for CI) and still writes the checkpoint and the plot.
+steps only (5 per epoch, 1 epoch unless ``--epochs`` says otherwise; for CI) and
+still writes the checkpoint and the plot.
+
+After every epoch the whole training state (model, optimizer, the jmod and NumPy
+random states, epoch, step, history) goes to ``--out/checkpoints/<step>/`` with a
+``jmod.checkpoint.CheckpointManager`` (written in the background, the last two
+kept). ``--resume`` continues from the latest one: a run stopped after epoch 3 and
+resumed ends with exactly the weights of a run that was never stopped (needs
+``pip install jmod[checkpoint]``).
 """
 
 from __future__ import annotations
@@ -179,14 +187,16 @@ def plot(history: dict, path: str) -> None:
 
 def main(argv: list[str] | None = None) -> float:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--epochs", type=int, default=None, help="default 15 (1 with --quick)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (AdamW, cosine decay)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=os.path.join("runs", "digits"), help="output directory")
     parser.add_argument("--quick", action="store_true", help="a few steps only (CI): still saves and plots")
+    parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
     args = parser.parse_args(argv)
-    epochs, max_steps = (1, 5) if args.quick else (args.epochs, None)
+    epochs = args.epochs or (1 if args.quick else 15)
+    steps_cap = 5 if args.quick else None  # steps per epoch in a --quick run
     os.makedirs(args.out, exist_ok=True)
 
     jmod.manual_seed(args.seed)  # initial weights and dropout masks
@@ -200,8 +210,8 @@ def main(argv: list[str] | None = None) -> float:
     print(f"model: DigitsCNN, {n_params:,} parameters")
     optimizer = jmod.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
 
-    steps_per_epoch = len(x_train) // args.batch_size
-    total = min(epochs * steps_per_epoch, max_steps or math.inf)
+    steps_per_epoch = min(len(x_train) // args.batch_size, steps_cap or math.inf)
+    total = epochs * steps_per_epoch
     history: dict = {
         "step_loss": [],
         "epoch_loss": [],
@@ -209,10 +219,34 @@ def main(argv: list[str] | None = None) -> float:
         "test_acc": [],
         "steps_per_epoch": steps_per_epoch,
     }
+    # The training state, saved after every epoch; --resume loads the latest one.
+    manager = jmod.checkpoint.CheckpointManager(os.path.join(args.out, "checkpoints"), max_to_keep=2, async_save=True)
+
+    def training_state(epoch: int, step: int) -> dict:
+        return {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "rng": jmod.get_rng_state(),  # dropout masks
+            "numpy_rng": rng.bit_generator.state,  # shuffling and augmentation
+            "epoch": epoch,
+            "step": step,
+            "history": history,
+        }
+
+    first_epoch, step = 1, 0
+    if args.resume and manager.latest_step() is not None:
+        saved = manager.restore(None, training_state(0, 0))
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        jmod.set_rng_state(saved["rng"])
+        rng.bit_generator.state = json.loads(json.dumps(saved["numpy_rng"]))  # plain dicts
+        history = json.loads(json.dumps(saved["history"]))
+        first_epoch, step = saved["epoch"] + 1, saved["step"]
+        print(f"resumed from the checkpoint of epoch {saved['epoch']} (step {step})")
     start = time.perf_counter()
-    step = 0
-    with tqdm(total=total, desc="training", unit="step", ncols=90) as bar:
-        for epoch in range(1, epochs + 1):
+    epoch = first_epoch - 1
+    with tqdm(total=total, initial=step, desc="training", unit="step", ncols=90) as bar:
+        for epoch in range(first_epoch, epochs + 1):
             # Cosine decay, set like a torch scheduler would: the new value reaches the
             # compiled step through the optimizer state, without recompiling.
             optimizer.param_groups[0]["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / epochs))
@@ -224,7 +258,7 @@ def main(argv: list[str] | None = None) -> float:
                 accs.append(acc)
                 step += 1
                 bar.update()
-                if step == total:
+                if len(losses) == steps_per_epoch:
                     break
             losses = [float(v) for v in losses]  # one device->host sync per epoch, not per step
             history["step_loss"] += losses
@@ -236,12 +270,15 @@ def main(argv: list[str] | None = None) -> float:
                 f"epoch {epoch:2d}/{epochs}  loss {history['epoch_loss'][-1]:.4f}  "
                 f"train acc {100 * history['train_acc'][-1]:5.1f}%  test acc {100 * history['test_acc'][-1]:5.1f}%"
             )
-            if step == total:
-                break
+            manager.save(step, training_state(epoch, step))  # returns once the arrays are copied
+    manager.close()  # waits for the last write
     elapsed = time.perf_counter() - start
     test_acc = history["test_acc"][-1]
     n_correct = round(test_acc * len(y_test))
     print(f"trained {step} steps in {elapsed:.1f}s; train_step compiled {train_step.trace_count} time(s)")
+    if not history["test_acc"]:
+        print("nothing left to train: the checkpoint is already at the last epoch")
+        return float("nan")
     print(f"test accuracy: {100 * test_acc:.2f}% ({n_correct}/{len(y_test)})")
 
     # Checkpoint: model and optimizer state plus plain values, in one safetensors file.

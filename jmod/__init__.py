@@ -31,3 +31,12 @@ from jmod.nn.modules.capture import capture as capture
 from jmod.serialization import load as load, save as save
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # jmod.checkpoint needs the optional orbax-checkpoint; imported on first use.
+    if name == "checkpoint":
+        import importlib
+
+        return importlib.import_module("jmod.checkpoint")
+    raise AttributeError(f"module 'jmod' has no attribute {name!r}")

@@ -8,6 +8,7 @@ of its output. ``multihost_data_parallel.py`` is a worker launched by
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import re
@@ -15,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -151,6 +153,23 @@ def test_train_digits(tmp_path):
     assert set(saved) == {"model", "optimizer", "epoch", "test_accuracy"}
     assert "features.0.weight" in saved["model"] and saved["epoch"] == 1
 
+    # --resume: the run stopped after epoch 1 continues to epoch 2 and ends with the same
+    # weights and optimizer state, bit for bit, as a two-epoch run that was never stopped
+    # (run here in-process on one device: the same compiled step as in the subprocess).
+    out = run_example("train_digits.py", "--epochs", "2", "--resume", "--out", str(tmp_path))
+    assert "resumed from the checkpoint of epoch 1 (step 5)" in out and "trained 10 steps" in out
+    assert sorted(os.listdir(tmp_path / "checkpoints")) == ["10", "5"]
+    _spec = importlib.util.spec_from_file_location("train_digits", EXAMPLES / "train_digits.py")
+    train_digits = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(train_digits)
+    train_digits.main(["--quick", "--epochs", "2", "--out", str(tmp_path / "uninterrupted")])
+    full, resumed = (jmod.load(d / "digits_cnn.safetensors") for d in (tmp_path / "uninterrupted", tmp_path))
+    assert full["epoch"] == resumed["epoch"] == 2 and full["test_accuracy"] == resumed["test_accuracy"]
+    for k, v in full["model"].items():
+        assert np.array_equal(resumed["model"][k], v), k
+    for k, v in full["optimizer"]["state"].items():
+        assert np.array_equal(resumed["optimizer"]["state"][k], v), k
+
 
 def test_train_char_gpt(tmp_path):
     out = run_example("train_char_gpt.py", "--out", str(tmp_path))
@@ -185,3 +204,4 @@ def test_example_has_a_docstring_and_quick_flag(name):
     assert source.startswith('"""'), f"{name} should open with a docstring saying what it shows"
     if name not in NOT_HERE:
         assert '"--quick"' in source
+

@@ -144,10 +144,11 @@ class Adam(_TorchOptimizer):
         params: the model, ``model.parameters()``, ``model.named_parameters()`` or
             a list of parameter-group dicts.
         lr, betas, eps, weight_decay, amsgrad, maximize: as torch.
+        decoupled_weight_decay: ``True`` gives AdamW (as torch).
     """
 
     _rule = staticmethod(_torch_rules.adam)
-    _static = ("amsgrad", "maximize")
+    _static = ("amsgrad", "maximize", "decoupled_weight_decay")
     _rename = {"betas": ("b1", "b2")}
 
     def __init__(
@@ -166,10 +167,17 @@ class Adam(_TorchOptimizer):
         fused: Any = None,
         decoupled_weight_decay: bool = False,
     ) -> None:
-        if decoupled_weight_decay:
-            self._rule = staticmethod(_torch_rules.adamw)
+        # an option like the others (torch keeps it in each param group), read by the rule:
+        # never a per-instance rule, which the builder (reading the class) would not see
         super().__init__(
-            params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize
+            params,
+            lr=lr,
+            betas=tuple(betas),
+            eps=eps,
+            weight_decay=weight_decay,
+            amsgrad=amsgrad,
+            maximize=maximize,
+            decoupled_weight_decay=decoupled_weight_decay,
         )
 
     def _validate(self, options: dict) -> None:
@@ -178,9 +186,7 @@ class Adam(_TorchOptimizer):
 
 class AdamW(Adam):
     r"""AdamW (decoupled weight decay), torch.optim.AdamW's numbers; ``weight_decay``
-    defaults to 0.01 as in torch."""
-
-    _rule = staticmethod(_torch_rules.adamw)
+    defaults to 0.01 as in torch. As in torch it is ``Adam(..., decoupled_weight_decay=True)``."""
 
     def __init__(
         self,
@@ -198,7 +204,14 @@ class AdamW(Adam):
         fused: Any = None,
     ) -> None:
         super().__init__(
-            params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize
+            params,
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            amsgrad=amsgrad,
+            maximize=maximize,
+            decoupled_weight_decay=True,
         )
 
 

@@ -6,7 +6,6 @@ import math
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 
 from jmod._src import devices
 from jmod._src.arrays import host_empty

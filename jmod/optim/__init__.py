@@ -8,6 +8,7 @@ predicate. ``jmod.optim.lr_scheduler`` holds torch's learning rate schedulers
 """
 
 from jmod.optim import lr_scheduler as lr_scheduler
+from jmod.optim.accumulation import MultiSteps as MultiSteps
 from jmod.optim.groups import param_groups as param_groups
 from jmod.optim.optimizer import Optimizer as Optimizer, ParamGroup as ParamGroup
 from jmod.optim.torch_optimizers import (
@@ -40,4 +41,5 @@ __all__ = [
     "ASGD",
     "param_groups",
     "lr_scheduler",
+    "MultiSteps",
 ]

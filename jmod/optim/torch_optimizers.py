@@ -14,7 +14,7 @@ from typing import Any
 
 import optax
 
-from jmod.optim import _torch_rules
+from jmod.optim import _torch_rules, accumulation
 from jmod.optim.optimizer import Optimizer
 
 __all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "NAdam", "RAdam", "Adadelta", "Rprop", "ASGD"]
@@ -64,9 +64,15 @@ class _TorchOptimizer(Optimizer):
             txs[f"group{gi}"] = optax.inject_hyperparams(type(self)._rule, static_args=self._static)(
                 **self._rule_args(full)
             )
-        if len(txs) == 1:
-            return txs["group0"]
-        return optax.multi_transform(txs, self._labels)
+        tx = txs["group0"] if len(txs) == 1 else optax.multi_transform(txs, self._labels)
+        multi_steps = getattr(self, "_multi_steps", None)  # set by jmod.optim.MultiSteps
+        if multi_steps is not None:
+            every_k, kwargs = multi_steps
+            tx = accumulation.wrap(tx, every_k, kwargs)
+        return tx
+
+    def _find_hyperparams(self, state: Any, group_index: int) -> dict | None:
+        return super()._find_hyperparams(accumulation.unwrap_state(state), group_index)
 
     def _validate(self, options: dict) -> None:
         _check_lr(options["lr"])

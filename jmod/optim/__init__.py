@@ -7,7 +7,7 @@ predicate. ``jmod.optim.lr_scheduler`` holds torch's learning rate schedulers
 (``StepLR``, ``OneCycleLR``, ``ReduceLROnPlateau``, ...).
 """
 
-from jmod.optim import lr_scheduler as lr_scheduler
+from jmod.optim import lr_scheduler as lr_scheduler, swa_utils as swa_utils
 from jmod.optim.accumulation import MultiSteps as MultiSteps
 from jmod.optim.groups import param_groups as param_groups
 from jmod.optim.optimizer import Optimizer as Optimizer, ParamGroup as ParamGroup
@@ -42,4 +42,5 @@ __all__ = [
     "param_groups",
     "lr_scheduler",
     "MultiSteps",
+    "swa_utils",
 ]

@@ -29,8 +29,10 @@ def _pair():
 
 def _data(n):
     rng = np.random.default_rng(0)
-    return [(rng.standard_normal((5, 4)).astype(np.float32), rng.standard_normal((5, 2)).astype(np.float32))
-            for _ in range(n)]
+    return [
+        (rng.standard_normal((5, 4)).astype(np.float32), rng.standard_normal((5, 2)).astype(np.float32))
+        for _ in range(n)
+    ]
 
 
 def _torch_run(t, topt, data, sched=None):

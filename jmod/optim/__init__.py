@@ -10,6 +10,7 @@ predicate. ``jmod.optim.lr_scheduler`` holds torch's learning rate schedulers
 from jmod.optim import lr_scheduler as lr_scheduler, swa_utils as swa_utils
 from jmod.optim.accumulation import MultiSteps as MultiSteps
 from jmod.optim.groups import param_groups as param_groups
+from jmod.optim.lbfgs import LBFGS as LBFGS
 from jmod.optim.optimizer import Optimizer as Optimizer, ParamGroup as ParamGroup
 from jmod.optim.torch_optimizers import (
     ASGD as ASGD,
@@ -43,4 +44,5 @@ __all__ = [
     "lr_scheduler",
     "MultiSteps",
     "swa_utils",
+    "LBFGS",
 ]

@@ -31,3 +31,4 @@ from jmod._src.random import (
 from jmod.serialization import load as load, save as save
 
 __version__ = "0.1.0"
+from jmod._src.summary import summary as summary  # noqa: E402

@@ -29,6 +29,7 @@ PAGES = [
     "docs/hooks.md",
     "docs/compiling-and-training.md",
     "docs/api/functional.md",
+    "docs/recipes.md",
 ]
 
 _FENCE = re.compile(r"^(?P<indent> *)```(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)```[ \t]*$", re.M | re.S)

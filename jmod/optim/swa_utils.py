@@ -31,6 +31,7 @@ Examples:
 from __future__ import annotations
 
 import copy
+import functools
 import math
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -143,6 +144,38 @@ def get_swa_avg_fn() -> Callable[[jax.Array, jax.Array, Any], jax.Array]:
     return swa_update
 
 
+_copy = jax.jit(lambda xs: [jnp.copy(x) for x in xs])
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _average(avg_fn: Any, multi_avg_fn: Any, averaged: tuple, current: tuple, n: jax.Array) -> list:
+    """The new averages (the model's values where ``n == 0``: the first update copies)."""
+    if multi_avg_fn is not None or avg_fn is None:
+        new = list(averaged)
+        # torch groups the arrays by device and dtype for the multi-array function
+        groups: dict[Any, list[int]] = {}
+        for i, a in enumerate(averaged):
+            groups.setdefault(a.dtype, []).append(i)
+        for idx in groups.values():
+            a_list = [averaged[i] for i in idx]
+            c_list = [current[i] for i in idx]
+            if multi_avg_fn is not None:
+                out = multi_avg_fn(a_list, c_list, n)
+                if out is None:
+                    raise TypeError(
+                        "multi_avg_fn returned None: in jmod arrays are immutable, so it must return the "
+                        "list of new averaged arrays (torch's updates the first list in place)"
+                    )
+            else:
+                swa = get_swa_avg_fn()  # torch's path on CPU (no foreach kernels there)
+                out = [swa(a, c, n) for a, c in zip(a_list, c_list)]
+            for i, v in zip(idx, out):
+                new[i] = v
+    else:
+        new = [avg_fn(a, c, n) for a, c in zip(averaged, current)]
+    return [jnp.where(n == 0, c, jnp.asarray(v).astype(a.dtype)) for a, c, v in zip(averaged, current, new)]
+
+
 def _named_state(module: Module, use_buffers: bool) -> list[tuple[str, jax.Array]]:
     named = list(module.named_parameters())
     if use_buffers:
@@ -225,40 +258,18 @@ class AveragedModel(Module):
         theirs = [to_jax(v) for _, v in _named_state(model, self.use_buffers)]
         pairs = list(zip(mine, theirs))  # torch zips without strict checking
         n = self.n_averaged
-        first = n == 0
-        averaged = [v for (_, v), _ in pairs]
-        current = [c.astype(a.dtype) for a, c in zip(averaged, theirs)]
+        averaged = tuple(v for (_, v), _ in pairs)
+        current = tuple(c.astype(a.dtype) for a, c in zip(averaged, theirs))
         if not is_tracer(n) and int(n) == 0:
-            # torch copies the weights at the first update without calling the function
-            new = list(current)
-        elif self.multi_avg_fn is not None or self.avg_fn is None:
-            fn = self.multi_avg_fn
-            new = list(averaged)
-            # torch groups the arrays by device and dtype for the multi-array function
-            groups: dict[Any, list[int]] = {}
-            for i, a in enumerate(averaged):
-                groups.setdefault(a.dtype, []).append(i)
-            for idx in groups.values():
-                a_list = [averaged[i] for i in idx]
-                c_list = [current[i] for i in idx]
-                if fn is not None:
-                    out = fn(a_list, c_list, n)
-                    if out is None:
-                        raise TypeError(
-                            "multi_avg_fn returned None: in jmod arrays are immutable, so it must return the "
-                            "list of new averaged arrays (torch's updates the first list in place)"
-                        )
-                else:
-                    swa = get_swa_avg_fn()  # torch's path on CPU (no foreach kernels there)
-                    out = [swa(a, c, n) for a, c in zip(a_list, c_list)]
-                for i, v in zip(idx, out):
-                    new[i] = v
+            # torch copies the weights at the first update without calling the function. A
+            # copy, not the model's arrays: assigning a parameter's own array would tie the
+            # two models' parameters
+            new = _copy(current)
         else:
-            new = [self.avg_fn(a, c, n) for a, c in zip(averaged, current)]
-        for ((name, a), _), c, v in zip(pairs, current, new):
-            # the first update copies the model's weights (under jmod.jit n_averaged is not
-            # known when tracing: both are computed and selected)
-            _write(self.module, name, jnp.where(first, c, jnp.asarray(v).astype(a.dtype)))
+            # one compiled function (eagerly, each small op would dispatch on its own)
+            new = _average(self.avg_fn, self.multi_avg_fn, averaged, current, n)
+        for ((name, _), _), v in zip(pairs, new):
+            _write(self.module, name, v)
         if not self.use_buffers:
             # keep the buffers in sync with the source model
             for (name, _), (_, b) in zip(list(self.module.named_buffers()), list(model.named_buffers()), strict=True):

@@ -67,8 +67,50 @@ def _default(name, opt):
     return inspect.signature(getattr(torch.optim, name).__init__).parameters[opt].default
 
 
+def _is_switch(name, option):
+    return isinstance(_default(name, option), bool)
+
+
+# the switches that select another update (maximize only flips the gradient's sign, the
+# same line in every rule, and runs with the numbers below)
+SWITCHES = [c for c in _cases() if _is_switch(*c) and c[1] != "maximize"]
+NUMBERS = [c for c in _cases() if c not in SWITCHES]
+
+
 @pytest.mark.parametrize(("name", "option"), _cases(), ids=[f"{n}-{o}" for n, o in _cases()])
-def test_each_option_matches_torch(name, option):
+def test_each_option_reaches_the_update_rule(name, option):
+    # fast, for every option: a non-default value is what the rule is built with
+    value = VALUES[option]
+    if value == _default(name, option):
+        value = {True: False, False: True}.get(value, value)
+    kwargs = {option: value, **NEEDS.get((name, option), {})}
+    opt = getattr(jmod.optim, name)(nn.Linear(2, 2).parameters(), **kwargs)
+    group = {k: v for k, v in opt.param_groups[0].items() if k != "params"}
+    args = opt._rule_args(group)
+    target = opt._rename.get(option, option)
+    if isinstance(target, tuple):
+        assert tuple(args[t] for t in target) == tuple(value)
+    else:
+        assert args[target] == value
+    # and the transformation is built from the class's rule with those arguments: no option
+    # may swap the rule on the instance (issue 16), which the builder would not see
+    assert "_rule" not in vars(opt)
+
+
+@pytest.mark.parametrize(("name", "option"), SWITCHES, ids=[f"{n}-{o}" for n, o in SWITCHES])
+def test_each_switch_matches_torch(name, option):
+    # the boolean options select code paths (the decoupled weight decay of issue 16)
+    _compare_with_torch(name, option)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "option"), NUMBERS, ids=[f"{n}-{o}" for n, o in NUMBERS])
+def test_each_numeric_option_matches_torch(name, option):
+    # the numbers reach the rule (test above, fast) as live hyperparameters; this runs them
+    _compare_with_torch(name, option)
+
+
+def _compare_with_torch(name, option):
     value = VALUES[option]
     if value == _default(name, option):
         value = {True: False, False: True}.get(value, value)  # e.g. AdamW's decoupled_weight_decay

@@ -4,7 +4,10 @@
 ``AdamW``, ``RMSprop``, ``Adagrad``, ``Adamax``, ``NAdam``, ``RAdam``, ``Adadelta``,
 ``Rprop`` and ``ASGD`` take torch.optim's arguments and give its numbers. ``param_groups(model, ...)`` builds torch-style parameter groups by name or
 predicate. ``jmod.optim.lr_scheduler`` holds torch's learning rate schedulers
-(``StepLR``, ``OneCycleLR``, ``ReduceLROnPlateau``, ...).
+(``StepLR``, ``OneCycleLR``, ``ReduceLROnPlateau``, ...). ``LBFGS`` takes torch's
+closure API (the closure returns ``(loss, grads)``), ``swa_utils`` is
+``torch.optim.swa_utils`` (``AveragedModel``, ``SWALR``, ``update_bn``), and
+``MultiSteps(optimizer, k)`` accumulates gradients across calls.
 """
 
 from jmod.optim import lr_scheduler as lr_scheduler, swa_utils as swa_utils

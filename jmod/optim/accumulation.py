@@ -60,6 +60,13 @@ def MultiSteps(optimizer: Optimizer, every_k_schedule: Any, **kwargs: Any) -> Op
     """
     if not isinstance(optimizer, Optimizer):
         raise TypeError(f"MultiSteps wraps a jmod optimizer, got {type(optimizer).__name__}")
+    from jmod.optim.lbfgs import LBFGS
+
+    if isinstance(optimizer, LBFGS):
+        raise TypeError(
+            "MultiSteps does not apply to LBFGS: its step evaluates the closure several times itself; "
+            "accumulate inside the closure instead"
+        )
     new = copy.copy(optimizer)
     # the copy shares the parameter slots (as two torch optimizers over the same
     # parameters do) but not the state list or the groups

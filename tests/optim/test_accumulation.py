@@ -153,3 +153,5 @@ def test_accumulation_inside_one_compiled_step_matches_torch():
 def test_bad_argument():
     with pytest.raises(TypeError, match="wraps a jmod optimizer"):
         jmod.optim.MultiSteps(optax.sgd(0.1), 2)
+    with pytest.raises(TypeError, match="does not apply to LBFGS"):
+        jmod.optim.MultiSteps(jmod.optim.LBFGS(nn.Linear(2, 2).parameters()), 2)

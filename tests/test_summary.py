@@ -120,3 +120,24 @@ def test_a_model_far_larger_than_memory_is_summarized_without_allocating():
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1e3
     assert grown_mb < 500
     assert (jmod.get_rng_state() == rng).all()  # no random draws were made
+
+
+def test_containers_the_forward_never_calls_get_a_row_before_their_children():
+    class Stack(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = nn.ModuleList([nn.Linear(4, 4), nn.Linear(4, 4)])
+
+        def forward(self, x):
+            for block in self.blocks:
+                x = block(x)
+            return x
+
+    s = jmod.summary(Stack(), jax.ShapeDtypeStruct((3, 4), jnp.float32))
+    assert [(r.name, r.type, r.depth, r.output_shapes) for r in s.layers] == [
+        ("", "Stack", 0, [[3, 4]]),
+        ("blocks", "ModuleList", 1, []),
+        ("blocks.0", "Linear", 2, [[3, 4]]),
+        ("blocks.1", "Linear", 2, [[3, 4]]),
+    ]
+    assert "├─ModuleList (blocks)" in str(s)

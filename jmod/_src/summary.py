@@ -166,7 +166,27 @@ class ModelSummary:
         return str(self)
 
 
-def _record(model: Any, rows: list[LayerSummary]) -> list[Any]:
+def _with_containers(rows: list[LayerSummary], known: dict[str, LayerSummary]) -> list[LayerSummary]:
+    """Rows for the containers a forward never calls (``ModuleList``, ``ModuleDict``), before
+    their first called child, as torchinfo lists them."""
+    out: list[LayerSummary] = []
+    open_names: list[str] = []
+    for row in rows:
+        parts = row.name.split(".") if row.name else []
+        while open_names and not (row.name + ".").startswith(open_names[-1] + "."):
+            open_names.pop()
+        for k in range(1, len(parts)):
+            prefix = ".".join(parts[:k])
+            if prefix not in open_names and prefix in known:
+                out.append(dataclasses.replace(known[prefix]))
+                open_names.append(prefix)
+        out.append(row)
+        if row.name:
+            open_names.append(row.name)
+    return out
+
+
+def _record(model: Any, rows: list[LayerSummary], known: dict[str, LayerSummary] | None = None) -> list[Any]:
     """Forward pre-hooks / hooks on every submodule appending one row per call."""
     names = {}
     for name, m in model.named_modules():
@@ -179,6 +199,8 @@ def _record(model: Any, rows: list[LayerSummary]) -> list[Any]:
         count = sum(int(math.prod(s.data.shape)) for s in own)
         flags = {s.requires_grad for s in own}
         trainable = flags.pop() if len(flags) == 1 else None
+        if known is not None and name:
+            known[name] = LayerSummary(name, type(m).__name__, name.count(".") + 1, [], count, trainable)
 
         def pre(mod: Any, args: Any, _n: str = name, _c: int = count, _t: Any = trainable) -> None:
             row = LayerSummary(_n, type(mod).__name__, 0 if not _n else _n.count(".") + 1, [], _c, _t)
@@ -264,6 +286,7 @@ def summary(
     inputs = tuple(_abstract(x) for x in example_inputs)
     kwargs = {k: _abstract(v) for k, v in (kwargs or {}).items()}
     rows: list[LayerSummary] = []
+    known: dict[str, LayerSummary] = {}
 
     def get_model() -> Any:
         if build is None:
@@ -276,7 +299,7 @@ def summary(
 
     def traced(params: dict, buffers: dict, inputs: Any, kwargs: Any, record: bool, train: bool) -> Any:
         m = get_model()
-        handles = _record(m, rows) if record else []
+        handles = _record(m, rows, known) if record else []
         try:
 
             def forward(p: dict) -> Any:
@@ -316,7 +339,7 @@ def summary(
 
     out = jax.eval_shape(run(True, False), *abstract_state, inputs, kwargs)
     result = ModelSummary(
-        layers=rows,
+        layers=_with_containers(rows, known),
         input_bytes=sum(
             int(math.prod(x.shape)) * jnp.dtype(x.dtype).itemsize for x in jax.tree_util.tree_leaves(inputs)
         ),

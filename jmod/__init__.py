@@ -31,6 +31,8 @@ from jmod.nn.modules.capture import capture as capture
 from jmod.serialization import load as load, save as save
 
 __version__ = "0.1.0"
+from jmod._src.export import export as export  # noqa: E402
+from jmod._src.summary import summary as summary  # noqa: E402
 
 
 def __getattr__(name: str):

@@ -56,3 +56,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         return
     terminalreporter.section("torch parity: largest error per layer and family")
     write_summary(terminalreporter.write_line, MAX_ERRORS, MAX_REL_ERRORS, CASES)
+
+
+def pytest_collection_modifyitems(config, items):
+    """``slow`` tests (pyproject: "run with -m slow") are left out unless a ``-m``
+    expression is given; each has a fast counterpart in the default run."""
+    if config.getoption("markexpr"):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]

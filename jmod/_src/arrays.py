@@ -78,6 +78,12 @@ def long_dtype() -> Any:
     return jnp.int64 if jax.config.jax_enable_x64 else jnp.int32
 
 
+# Set while jmod.summary / jmod.export build a model abstractly (inside a JAX trace, from a
+# function that builds it): constructors' arrays are then traced values that occupy no
+# memory, so a model too large for this machine can be described and exported.
+ABSTRACT_BUILD = [0]
+
+
 def host_full(shape: Any, fill_value: Any = 0, dtype: Any = None) -> jax.Array:
     """``jnp.full`` built on the host and transferred.
 
@@ -87,6 +93,8 @@ def host_full(shape: Any, fill_value: Any = 0, dtype: Any = None) -> jax.Array:
     """
     shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(s) for s in shape)
     dtype = jnp.float32 if dtype is None else dtype
+    if ABSTRACT_BUILD[0]:
+        return jnp.full(shape, fill_value, dtype)  # traced: no memory (see ABSTRACT_BUILD)
     return jax.device_put(np.full(shape, fill_value, dtype=np.dtype(dtype)))
 
 

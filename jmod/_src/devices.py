@@ -39,6 +39,13 @@ def check_module_dtype(dtype: Any) -> np.dtype:
     return dt
 
 
+def factory_dtype(dtype: Any) -> np.dtype:
+    """The parameter dtype for a layer's ``dtype=`` constructor argument: float32 when
+    ``None``, else any spelling ``as_dtype`` takes (``torch.float16``, ``"bfloat16"``,
+    ``jnp.float16``), floating or complex only."""
+    return jnp.dtype(jnp.float32) if dtype is None else check_module_dtype(dtype)
+
+
 def _is_device_like(x: Any) -> bool:
     return isinstance(x, (str, jax.Device, jax.sharding.Sharding))
 

@@ -4,11 +4,16 @@
 ``AdamW``, ``RMSprop``, ``Adagrad``, ``Adamax``, ``NAdam``, ``RAdam``, ``Adadelta``,
 ``Rprop`` and ``ASGD`` take torch.optim's arguments and give its numbers. ``param_groups(model, ...)`` builds torch-style parameter groups by name or
 predicate. ``jmod.optim.lr_scheduler`` holds torch's learning rate schedulers
-(``StepLR``, ``OneCycleLR``, ``ReduceLROnPlateau``, ...).
+(``StepLR``, ``OneCycleLR``, ``ReduceLROnPlateau``, ...). ``LBFGS`` takes torch's
+closure API (the closure returns ``(loss, grads)``), ``swa_utils`` is
+``torch.optim.swa_utils`` (``AveragedModel``, ``SWALR``, ``update_bn``), and
+``MultiSteps(optimizer, k)`` accumulates gradients across calls.
 """
 
-from jmod.optim import lr_scheduler as lr_scheduler
+from jmod.optim import lr_scheduler as lr_scheduler, swa_utils as swa_utils
+from jmod.optim.accumulation import MultiSteps as MultiSteps
 from jmod.optim.groups import param_groups as param_groups
+from jmod.optim.lbfgs import LBFGS as LBFGS
 from jmod.optim.optimizer import Optimizer as Optimizer, ParamGroup as ParamGroup
 from jmod.optim.torch_optimizers import (
     ASGD as ASGD,
@@ -40,4 +45,7 @@ __all__ = [
     "ASGD",
     "param_groups",
     "lr_scheduler",
+    "MultiSteps",
+    "swa_utils",
+    "LBFGS",
 ]

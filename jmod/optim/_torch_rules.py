@@ -128,32 +128,43 @@ def _adam_one(g: jax.Array, s: dict, p: jax.Array, h: dict, *, decoupled: bool, 
     return p - step_size * (exp_avg / denom), new
 
 
-def _adam_like(decoupled: bool) -> Any:
-    def factory(
-        lr: Any = 1e-3,
-        b1: Any = 0.9,
-        b2: Any = 0.999,
-        eps: Any = 1e-8,
-        weight_decay: Any = 0.0,
-        amsgrad: bool = False,
-        maximize: bool = False,
-    ) -> optax.GradientTransformationExtraArgs:
-        def init_one(p: jax.Array) -> dict:
-            s = {"step": host_full((), 0, jnp.float32), "exp_avg": _zeros_like(p), "exp_avg_sq": _zeros_like(p)}
-            if amsgrad:
-                s["max_exp_avg_sq"] = _zeros_like(p)
-            return s
+def adam(
+    lr: Any = 1e-3,
+    b1: Any = 0.9,
+    b2: Any = 0.999,
+    eps: Any = 1e-8,
+    weight_decay: Any = 0.0,
+    amsgrad: bool = False,
+    maximize: bool = False,
+    decoupled_weight_decay: bool = False,
+) -> optax.GradientTransformationExtraArgs:
+    """torch.optim.Adam's rule: L2 weight decay added to the gradient, or with
+    ``decoupled_weight_decay=True`` AdamW's (``p *= 1 - lr * wd`` first)."""
 
-        hyper = {"lr": lr, "b1": b1, "b2": b2, "eps": eps, "weight_decay": weight_decay}
-        return _per_param(init_one, _adam_one, hyper, decoupled=decoupled, amsgrad=amsgrad, maximize=maximize)
+    def init_one(p: jax.Array) -> dict:
+        s = {"step": host_full((), 0, jnp.float32), "exp_avg": _zeros_like(p), "exp_avg_sq": _zeros_like(p)}
+        if amsgrad:
+            s["max_exp_avg_sq"] = _zeros_like(p)
+        return s
 
-    return factory
+    hyper = {"lr": lr, "b1": b1, "b2": b2, "eps": eps, "weight_decay": weight_decay}
+    return _per_param(
+        init_one, _adam_one, hyper, decoupled=bool(decoupled_weight_decay), amsgrad=amsgrad, maximize=maximize
+    )
 
 
-adam = _adam_like(decoupled=False)
-adam.__doc__ = "torch.optim.Adam's rule (L2 weight decay added to the gradient)."
-adamw = _adam_like(decoupled=True)
-adamw.__doc__ = "torch.optim.AdamW's rule (decoupled weight decay: p *= 1 - lr * wd first)."
+def adamw(
+    lr: Any = 1e-3,
+    b1: Any = 0.9,
+    b2: Any = 0.999,
+    eps: Any = 1e-8,
+    weight_decay: Any = 1e-2,
+    amsgrad: bool = False,
+    maximize: bool = False,
+    decoupled_weight_decay: bool = True,
+) -> optax.GradientTransformationExtraArgs:
+    """torch.optim.AdamW's rule (Adam with decoupled weight decay: p *= 1 - lr * wd first)."""
+    return adam(lr, b1, b2, eps, weight_decay, amsgrad, maximize, decoupled_weight_decay)
 
 
 def _rmsprop_one(g: jax.Array, s: dict, p: jax.Array, h: dict, *, centered: bool, maximize: bool) -> tuple:

@@ -85,9 +85,10 @@ def _collect_slots(params: Any) -> tuple[list[Parameter], list[str | None]]:
         slot = item if isinstance(item, Parameter) else owner_of(item)
         if slot is None:
             raise TypeError(
-                "optimizer can only optimize parameters read from a jmod Module: pass the model, "
-                "model.parameters() or model.named_parameters() (got "
-                f"{type(item).__name__}, which is not a module's current parameter value)"
+                "optimizer can only optimize parameters read from a jmod Module (got "
+                f"{type(item).__name__}, which is not a module's current parameter value): pass the model, "
+                "model.parameters() or model.named_parameters() directly, not a list kept from before the "
+                "parameter was reassigned or of a model that no longer exists (keep the model in a variable)"
             )
         slots.append(slot)
         names.append(name if name is not None else slot._last_name)
@@ -105,6 +106,15 @@ def _collect_slots(params: Any) -> tuple[list[Parameter], list[str | None]]:
         keep = sorted(first.values())
         slots, names = [slots[i] for i in keep], [names[i] for i in keep]
     return slots, names
+
+
+def _slot_of(item: Any) -> Any:
+    """``item`` (an array or ``(name, array)``) with the array replaced by its slot, if it has one."""
+    if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+        slot = owner_of(item[1])
+        return item if slot is None else (item[0], slot)
+    slot = owner_of(item) if isinstance(item, jax.Array) else None
+    return item if slot is None else slot
 
 
 def _is_torch_format(state_dict: Mapping[str, Any]) -> bool:
@@ -210,7 +220,9 @@ class Optimizer:
             params = [params]
         if isinstance(params, (jax.Array, Parameter)):
             return [_collect_slots(params)]  # raises torch's TypeError (an array is iterable)
-        params = list(params)
+        # Slots taken while iterating: `SGD(nn.Linear(2, 2).parameters())` frees the model
+        # when its generator ends, and its arrays alone no longer lead to their slots.
+        params = [_slot_of(p) for p in params]
         if len(params) == 0:
             raise ValueError("optimizer got an empty parameter list")
         if not isinstance(params[0], Mapping):

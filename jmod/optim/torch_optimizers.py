@@ -14,7 +14,7 @@ from typing import Any
 
 import optax
 
-from jmod.optim import _torch_rules
+from jmod.optim import _torch_rules, accumulation
 from jmod.optim.optimizer import Optimizer
 
 __all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "NAdam", "RAdam", "Adadelta", "Rprop", "ASGD"]
@@ -64,9 +64,15 @@ class _TorchOptimizer(Optimizer):
             txs[f"group{gi}"] = optax.inject_hyperparams(type(self)._rule, static_args=self._static)(
                 **self._rule_args(full)
             )
-        if len(txs) == 1:
-            return txs["group0"]
-        return optax.multi_transform(txs, self._labels)
+        tx = txs["group0"] if len(txs) == 1 else optax.multi_transform(txs, self._labels)
+        multi_steps = getattr(self, "_multi_steps", None)  # set by jmod.optim.MultiSteps
+        if multi_steps is not None:
+            every_k, kwargs = multi_steps
+            tx = accumulation.wrap(tx, every_k, kwargs)
+        return tx
+
+    def _find_hyperparams(self, state: Any, group_index: int) -> dict | None:
+        return super()._find_hyperparams(accumulation.unwrap_state(state), group_index)
 
     def _validate(self, options: dict) -> None:
         _check_lr(options["lr"])
@@ -180,7 +186,7 @@ class Adam(_TorchOptimizer):
     """
 
     _rule = staticmethod(_torch_rules.adam)
-    _static = ("amsgrad", "maximize")
+    _static = ("amsgrad", "maximize", "decoupled_weight_decay")
     _rename = {"betas": ("b1", "b2")}
 
     def __init__(
@@ -199,10 +205,17 @@ class Adam(_TorchOptimizer):
         fused: Any = None,
         decoupled_weight_decay: bool = False,
     ) -> None:
-        if decoupled_weight_decay:
-            self._rule = staticmethod(_torch_rules.adamw)
+        # an option like the others (torch keeps it in each param group), read by the rule:
+        # never a per-instance rule, which the builder (reading the class) would not see
         super().__init__(
-            params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize
+            params,
+            lr=lr,
+            betas=tuple(betas),
+            eps=eps,
+            weight_decay=weight_decay,
+            amsgrad=amsgrad,
+            maximize=maximize,
+            decoupled_weight_decay=decoupled_weight_decay,
         )
 
     def _validate(self, options: dict) -> None:
@@ -211,7 +224,7 @@ class Adam(_TorchOptimizer):
 
 class AdamW(Adam):
     r"""AdamW (decoupled weight decay), torch.optim.AdamW's numbers; ``weight_decay``
-    defaults to 0.01 as in torch.
+    defaults to 0.01 as in torch. As in torch it is ``Adam(..., decoupled_weight_decay=True)``.
 
     Args:
         params (iterable | Module): the model, ``model.parameters()``, ``model.named_parameters()``
@@ -240,8 +253,6 @@ class AdamW(Adam):
         0.01
     """
 
-    _rule = staticmethod(_torch_rules.adamw)
-
     def __init__(
         self,
         params: Any,
@@ -258,7 +269,14 @@ class AdamW(Adam):
         fused: Any = None,
     ) -> None:
         super().__init__(
-            params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize
+            params,
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            amsgrad=amsgrad,
+            maximize=maximize,
+            decoupled_weight_decay=True,
         )
 
 

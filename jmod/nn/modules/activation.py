@@ -14,6 +14,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jmod._src import devices
 from jmod._src.functional import activation as F
 from jmod.nn import init
 from jmod.nn.modules.module import Module
@@ -739,7 +740,7 @@ class PReLU(Module):
         super().__init__()
         self.num_parameters = num_parameters
         self.init = init
-        self.weight = Parameter(jnp.empty((num_parameters,), dtype or jnp.float32))
+        self.weight = Parameter(jnp.empty((num_parameters,), devices.factory_dtype(dtype)))
         self.reset_parameters()
         if device is not None:
             self.to(device)

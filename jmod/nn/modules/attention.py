@@ -124,7 +124,7 @@ class MultiheadAttention(Module):
                 f" got embed_dim={embed_dim} and num_heads={num_heads} instead"
             )
         super().__init__()
-        dtype = jnp.float32 if dtype is None else devices.as_dtype(dtype)
+        dtype = devices.factory_dtype(dtype)
         self.embed_dim = embed_dim
         self.kdim = kdim if kdim is not None else embed_dim
         self.vdim = vdim if vdim is not None else embed_dim

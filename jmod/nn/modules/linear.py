@@ -6,8 +6,8 @@ import math
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 
+from jmod._src import devices
 from jmod._src.arrays import host_empty
 from jmod._src.functional import linear as F
 from jmod.nn import init
@@ -76,7 +76,7 @@ class Linear(Module):
         super().__init__()
         self.in_features = in_features
         self.out_features = out_features
-        dtype = dtype or jnp.float32
+        dtype = devices.factory_dtype(dtype)
         self.weight = Parameter(host_empty((out_features, in_features), dtype))
         if bias:
             self.bias = Parameter(host_empty((out_features,), dtype))
@@ -150,7 +150,7 @@ class Bilinear(Module):
         self.in1_features = in1_features
         self.in2_features = in2_features
         self.out_features = out_features
-        dtype = dtype or jnp.float32
+        dtype = devices.factory_dtype(dtype)
         self.weight = Parameter(host_empty((out_features, in1_features, in2_features), dtype))
         if bias:
             self.bias = Parameter(host_empty((out_features,), dtype))

@@ -14,6 +14,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jmod._src import devices
 from jmod._src.arrays import to_jax
 from jmod._src.functional import sparse as F
 from jmod.nn import init
@@ -109,7 +110,7 @@ class Embedding(Module):
         self.scale_grad_by_freq = scale_grad_by_freq
         if _weight is None:
             self.weight = Parameter(
-                jnp.empty((num_embeddings, embedding_dim), dtype or jnp.float32), requires_grad=not _freeze
+                jnp.empty((num_embeddings, embedding_dim), devices.factory_dtype(dtype)), requires_grad=not _freeze
             )
             self.reset_parameters()
         else:
@@ -268,7 +269,7 @@ class EmbeddingBag(Module):
         self.scale_grad_by_freq = scale_grad_by_freq
         self.padding_idx = _check_padding_idx(padding_idx, num_embeddings, "padding_idx")
         if _weight is None:
-            self.weight = Parameter(jnp.empty((num_embeddings, embedding_dim), dtype or jnp.float32))
+            self.weight = Parameter(jnp.empty((num_embeddings, embedding_dim), devices.factory_dtype(dtype)))
             self.reset_parameters()
         else:
             _weight = to_jax(_weight)

@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend.core import jaxpr_as_fun
 
-from jmod._src import structure
+from jmod._src import amp, structure
 from jmod._src.arrays import is_tracer
 from jmod._src.errors import RetraceWarning
 from jmod._src.scope import Changes, Scope, apply_effects, is_participant, write_new
@@ -229,12 +229,14 @@ class _Binding:
                     "or as a tuple instead of a list."
                 ) from e
         part_pos = tuple(participants.index(p) for p in parts)
+        self.amp_token = amp.cache_token()  # traced code is specialised on the autocast state
         self.key = (
             self.treedef,
             tuple(self.kinds),
             tuple(static_key),
             part_pos,
             describe(participants, self.scope.modules, keep),
+            self.amp_token,
         )
         if fn.keep_shardings:
             # The layouts the compiled code pins updated state to are part of what it
@@ -517,6 +519,8 @@ class JitFunction:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         b = self.last
+        if b is not None and b.amp_token != amp.cache_token():
+            b = None  # entered or left an autocast region: look the compiled code up by key
         dyn = None if b is None or b.version != structure.VERSION else b.match(args, kwargs)
         if dyn is None:
             b = self._bind(args, kwargs)

@@ -17,6 +17,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jmod._src.amp import autocast_op
 from jmod._src.arrays import to_jax
 from jmod._src.random import next_key
 
@@ -138,6 +139,7 @@ def _safe_softmax(scores: jax.Array) -> jax.Array:
     return jnp.where(fully_masked, 0.0, probs)
 
 
+@autocast_op("scaled_dot_product_attention")
 def scaled_dot_product_attention(
     query: Any,
     key: Any,

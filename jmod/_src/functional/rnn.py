@@ -26,6 +26,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jmod._src.amp import autocast_op
+
 __all__ = ["rnn_tanh_cell", "rnn_relu_cell", "lstm_cell", "gru_cell", "rnn_layers", "scatter_steps", "gather_steps"]
 
 
@@ -34,11 +36,13 @@ def _linear(x: jax.Array, w: jax.Array, b: jax.Array | None) -> jax.Array:
     return out if b is None else out + b
 
 
+@autocast_op("rnn_tanh_cell")
 def rnn_tanh_cell(input: Any, hx: Any, w_ih: Any, w_hh: Any, b_ih: Any = None, b_hh: Any = None) -> jax.Array:
     """One step of an Elman RNN with tanh: ``(B, I), (B, H) -> (B, H)``."""
     return jnp.tanh(_linear(hx, w_hh, b_hh) + _linear(input, w_ih, b_ih))
 
 
+@autocast_op("rnn_relu_cell")
 def rnn_relu_cell(input: Any, hx: Any, w_ih: Any, w_hh: Any, b_ih: Any = None, b_hh: Any = None) -> jax.Array:
     """One step of an Elman RNN with ReLU: ``(B, I), (B, H) -> (B, H)``."""
     return jax.nn.relu(_linear(hx, w_hh, b_hh) + _linear(input, w_ih, b_ih))
@@ -52,6 +56,7 @@ def _lstm_gates(gates: jax.Array, cx: jax.Array) -> tuple[jax.Array, jax.Array]:
     return hy, cy
 
 
+@autocast_op("lstm_cell")
 def lstm_cell(
     input: Any, hx: tuple[Any, Any], w_ih: Any, w_hh: Any, b_ih: Any = None, b_hh: Any = None
 ) -> tuple[jax.Array, jax.Array]:
@@ -69,6 +74,7 @@ def _gru_update(gi: jax.Array, gh: jax.Array, h: jax.Array) -> jax.Array:
     return (h - n) * z + n
 
 
+@autocast_op("gru_cell")
 def gru_cell(input: Any, hx: Any, w_ih: Any, w_hh: Any, b_ih: Any = None, b_hh: Any = None) -> jax.Array:
     """One GRU step: ``(B, I), (B, H) -> (B, H)``; gate order ``r, z, n``."""
     return _gru_update(_linear(input, w_ih, b_ih), _linear(hx, w_hh, b_hh), hx)

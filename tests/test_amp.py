@@ -523,3 +523,30 @@ def test_grad_scaler_eager_skip_and_update_outside_jit():
         assert sc.get_scale() == expect
     assert step.trace_count == 1
     assert not np.allclose(np.asarray(m.weight), before)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("need_weights", [False, True])
+def test_attention_modules_match_torch_under_cpu_autocast(need_weights):
+    # torch's multi_head_attention_forward is Python over listed ops (linear, bmm/baddbmm or
+    # scaled_dot_product_attention, softmax): its result is bfloat16, the layer's residual
+    # sum promotes back to float32.
+    torch.manual_seed(0)
+    tm = torch.nn.MultiheadAttention(8, 2, batch_first=True)
+    jm = nn.MultiheadAttention(8, 2, batch_first=True)
+    jm.load_state_dict(tm.state_dict())
+    tl = torch.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
+    jl = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
+    jl.load_state_dict(tl.state_dict())
+    x = np.random.default_rng(0).standard_normal((2, 5, 8)).astype(np.float32)
+    mask = torch.triu(torch.full((5, 5), float("-inf")), 1)
+    tx, jx = torch.tensor(x), jnp.asarray(x)
+    with torch.autocast("cpu"):
+        to, tw = tm(tx, tx, tx, need_weights=need_weights, attn_mask=mask)
+        tlo = tl(tx)
+    with jmod.autocast("cpu"):
+        jo, jw = jm(jx, jx, jx, need_weights=need_weights, attn_mask=jnp.asarray(mask.numpy()))
+        jlo = jl(jx)
+    for t, j in [(to, jo), (tlo, jlo)] + ([(tw, jw)] if need_weights else []):
+        assert str(j.dtype) == str(t.dtype).removeprefix("torch.")
+        np.testing.assert_allclose(_np(j), _np(t), rtol=3e-2, atol=3e-2)  # bfloat16 compute, as above

@@ -77,6 +77,8 @@ _CPU = {
     "linear": _LOWER,
     "prelu": _LOWER,
     "scaled_dot_product_attention": _LOWER,
+    "bmm": _LOWER,  # multi_head_attention_forward's torch.bmm / torch.baddbmm
+    "baddbmm": _LOWER,
     # fp32
     "avg_pool3d": _FP32,
     "binary_cross_entropy": _FP32,
@@ -144,6 +146,8 @@ _CUDA = {
     "rnn_tanh_cell": _LOWER,
     "rnn_relu_cell": _LOWER,
     "scaled_dot_product_attention": _LOWER,
+    "bmm": _LOWER,  # multi_head_attention_forward's torch.bmm / torch.baddbmm
+    "baddbmm": _LOWER,
     # fp32 (AT_FORALL_FP32)
     "softplus": _FP32,
     "layer_norm": _FP32,

@@ -28,6 +28,7 @@ PAGES = [
     "docs/modules-and-state.md",
     "docs/hooks.md",
     "docs/compiling-and-training.md",
+    "docs/mixed-precision.md",
     "docs/api/functional.md",
 ]
 

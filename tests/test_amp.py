@@ -286,6 +286,8 @@ def test_cuda_lists_policies(monkeypatch):
         assert JF.interpolate(h[None], scale_factor=2).dtype == jnp.float32  # upsample_nearest1d
         with pytest.raises(RuntimeError, match="unsafe to autocast"):
             JF.binary_cross_entropy(jax.nn.sigmoid(h), jnp.zeros((2, 3)))
+        out, h_n = nn.GRU(4, 3)(jnp.ones((5, 2, 4)))  # _cudnn_rnn: the whole layer in float16
+        assert out.dtype == h_n.dtype == jnp.float16
     with jmod.autocast("cpu"):  # a CPU region does not apply to the (faked) CUDA backend
         assert JF.linear(x, jnp.ones((3, 4))).dtype == jnp.float32
 
@@ -580,3 +582,21 @@ def test_grad_scaler_two_optimizers_match_torch():
     for t, j in [(ta, ja), (tb, jb)]:
         np.testing.assert_allclose(np.asarray(j.weight), t.weight.detach().numpy(), atol=1e-6)
         np.testing.assert_allclose(np.asarray(j.bias), t.bias.detach().numpy(), atol=1e-6)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("name", ["LSTMCell", "GRUCell", "RNNCell", "LSTM", "GRU", "RNN"])
+def test_recurrent_layers_match_torch_under_cpu_autocast(name):
+    # torch: the cells are composite over linear (cast); nn.LSTM runs mkldnn_rnn_layer (cast),
+    # nn.RNN's state is bfloat16 from the first step, nn.GRU's stays float32.
+    torch.manual_seed(0)
+    t, j = getattr(torch.nn, name)(4, 8), getattr(nn, name)(4, 8)
+    j.load_state_dict(t.state_dict())
+    x = np.random.default_rng(0).standard_normal((2, 4) if "Cell" in name else (3, 2, 4)).astype(np.float32)
+    with torch.autocast("cpu"):
+        to = torch.utils._pytree.tree_leaves(t(torch.tensor(x)))
+    with jmod.autocast("cpu"):
+        jo = jax.tree_util.tree_leaves(j(jnp.asarray(x)))
+    assert [str(a.dtype) for a in jo] == [str(a.dtype).removeprefix("torch.") for a in to]
+    for a, b in zip(to, jo):
+        np.testing.assert_allclose(_np(b), _np(a), rtol=3e-2, atol=3e-2)  # bfloat16 compute

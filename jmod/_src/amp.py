@@ -79,6 +79,12 @@ _CPU = {
     "scaled_dot_product_attention": _LOWER,
     "bmm": _LOWER,  # multi_head_attention_forward's torch.bmm / torch.baddbmm
     "baddbmm": _LOWER,
+    "mkldnn_rnn_layer": _LOWER,  # nn.LSTM's CPU kernel
+    # nn.RNN is composite over linear: every step's linears run in the lower precision
+    # and the hidden state is in it from the first step on, which casting all its
+    # inputs reproduces. (nn.GRU keeps a float32 state: not reproduced, see docs.)
+    "rnn_tanh": _LOWER,
+    "rnn_relu": _LOWER,
     # fp32
     "avg_pool3d": _FP32,
     "binary_cross_entropy": _FP32,
@@ -145,6 +151,7 @@ _CUDA = {
     "gru_cell": _LOWER,
     "rnn_tanh_cell": _LOWER,
     "rnn_relu_cell": _LOWER,
+    "_cudnn_rnn": _LOWER,  # nn.LSTM/GRU/RNN (aten/src/ATen/cudnn/AutocastRNN.cpp)
     "scaled_dot_product_attention": _LOWER,
     "bmm": _LOWER,  # multi_head_attention_forward's torch.bmm / torch.baddbmm
     "baddbmm": _LOWER,
@@ -373,16 +380,15 @@ def _eligible(x: Any) -> bool:
 
 
 def _cast(x: Any, dtype: Any) -> Any:
-    if _eligible(x) and x.dtype != dtype:
-        return jnp.asarray(x).astype(dtype)
-    if isinstance(x, (list, tuple)) and any(_eligible(v) for v in x):  # TensorList arguments
-        return type(x)(_cast(v, dtype) for v in x)
+    if _eligible(x):
+        return x if x.dtype == dtype else jnp.asarray(x).astype(dtype)
+    if isinstance(x, (list, tuple, dict)):  # TensorList arguments (and an RNN's weight dicts)
+        return jax.tree_util.tree_map(lambda v: _cast(v, dtype) if _eligible(v) else v, x)
     return x
 
 
 def _widest(args: tuple, kwargs: dict, lower: Any) -> Any:
-    leaves = [*args, *kwargs.values()]
-    flat = [v for a in leaves for v in (a if isinstance(a, (list, tuple)) else (a,))]
+    flat = jax.tree_util.tree_leaves((args, kwargs))
     return jnp.dtype(jnp.float32) if any(_eligible(v) and v.dtype == jnp.float32 for v in flat) else lower
 
 
@@ -486,3 +492,11 @@ def interpolate_op(a: dict) -> str | None:
         "trilinear": "upsample_trilinear3d",
         "area": f"adaptive_avg_pool{n}d",
     }.get(mode)
+
+
+def rnn_layers_op(a: dict) -> str | None:
+    """``nn.RNN/LSTM/GRU``: the op torch runs the whole layer as (by device, in the tables)."""
+    mode = a["mode"]
+    if _backend_device_type() == "cuda":
+        return "_cudnn_rnn"
+    return {"LSTM": "mkldnn_rnn_layer", "RNN_TANH": "rnn_tanh", "RNN_RELU": "rnn_relu"}.get(mode)

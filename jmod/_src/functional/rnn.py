@@ -26,11 +26,15 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jmod._src import amp
 from jmod._src.amp import autocast_op
 
 __all__ = ["rnn_tanh_cell", "rnn_relu_cell", "lstm_cell", "gru_cell", "rnn_layers", "scatter_steps", "gather_steps"]
 
 
+# torch's cells are composite ops over at::linear: autocast casts those linears (on CPU,
+# where the cells themselves are not listed).
+@autocast_op("linear")
 def _linear(x: jax.Array, w: jax.Array, b: jax.Array | None) -> jax.Array:
     out = jnp.matmul(x, w.T)
     return out if b is None else out + b
@@ -155,6 +159,7 @@ def _run_layer(
     return out, carry, None
 
 
+@autocast_op(amp.rnn_layers_op)
 @functools.partial(jax.jit, static_argnames=("mode", "num_layers", "bidirectional", "dropout", "training"))
 def rnn_layers(
     x: jax.Array,

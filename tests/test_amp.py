@@ -108,6 +108,8 @@ CASES = [
     ("max_pool3d", lambda F, x: F.max_pool3d(x, 2), [_arr((1, 2, 4, 4, 4), BF16)]),
     ("max_pool3d indices", lambda F, x: F.max_pool3d(x, 2, return_indices=True)[0], [_arr((1, 2, 4, 4, 4), BF16)]),
     ("max_pool2d (unlisted)", lambda F, x: F.max_pool2d(x, 2), [_arr((1, 2, 4, 4), BF16)]),
+    ("lp_pool3d", lambda F, x: F.lp_pool3d(x, 2, 2), [_arr((1, 2, 4, 4, 4), BF16)]),
+    ("lp_pool2d (unlisted)", lambda F, x: F.lp_pool2d(x, 2, 2), [_arr((1, 2, 4, 4), BF16)]),
     ("adaptive_avg_pool3d", lambda F, x: F.adaptive_avg_pool3d(x, 2), [_arr((1, 2, 4, 4, 4), BF16)]),
     ("adaptive_avg_pool2d (unlisted)", lambda F, x: F.adaptive_avg_pool2d(x, 2), [_arr((1, 2, 4, 4), BF16)]),
     ("adaptive_max_pool3d", lambda F, x: F.adaptive_max_pool3d(x, 2), [_arr((1, 2, 4, 4, 4), BF16)]),
@@ -600,3 +602,16 @@ def test_recurrent_layers_match_torch_under_cpu_autocast(name):
     assert [str(a.dtype) for a in jo] == [str(a.dtype).removeprefix("torch.") for a in to]
     for a, b in zip(to, jo):
         np.testing.assert_allclose(_np(b), _np(a), rtol=3e-2, atol=3e-2)  # bfloat16 compute
+
+
+def test_functions_with_jitted_cores_alternate_states():
+    # lp_pool3d and the attention core are jax.jit functions inside: casts are settled
+    # before them, so their cache never serves a trace made under another autocast state.
+    x = jnp.ones((1, 1, 4, 4, 4), jnp.bfloat16)
+    q, mask = jnp.ones((1, 2, 4, 8)), jnp.zeros((4, 4))
+    got = []
+    for on in (False, True, False, True):
+        with jmod.autocast("cpu", enabled=on):
+            got.append((JF.lp_pool3d(x, 2, 2).dtype, JF.scaled_dot_product_attention(q, q, q, mask).dtype))
+    f32, bf16 = np.dtype(np.float32), np.dtype(jnp.bfloat16)
+    assert got == [(bf16, f32), (f32, bf16), (bf16, f32), (f32, bf16)]

@@ -176,6 +176,7 @@ _CUDA = {
     "multi_margin_loss": _FP32,
     "binary_cross_entropy_with_logits": _FP32,
     "pdist": _FP32,
+    "pow": _FP32,  # F.lp_pool*d's input.pow(p)
     **dict.fromkeys(_UPSAMPLE, _FP32),  # F.interpolate by mode and input rank
     # cross_entropy_loss has no CUDA autocast kernel: it decomposes into log_softmax
     # (fp32_set_opt_dtype) and nll_loss (fp32), so its result is float32 computed from
@@ -500,3 +501,18 @@ def rnn_layers_op(a: dict) -> str | None:
     if _backend_device_type() == "cuda":
         return "_cudnn_rnn"
     return {"LSTM": "mkldnn_rnn_layer", "RNN_TANH": "rnn_tanh", "RNN_RELU": "rnn_relu"}.get(mode)
+
+
+
+def lp_pool_op(n: int) -> Callable[[dict], str | None]:
+    """``F.lp_pool{n}d`` is Python over listed ops: ``pow`` (float32 on CUDA), then
+    ``avg_pool{n}d`` (``avg_pool3d`` is float32 on CPU) or ``max_pool{n}d``. Its jitted
+    core calls jmod's pooling functions, so the casts must be settled before it (a
+    jax.jit cache does not know the autocast state)."""
+
+    def op(a: dict) -> str | None:
+        if _backend_device_type() == "cuda":
+            return "pow"
+        return "avg_pool3d" if n == 3 else None
+
+    return op

@@ -316,8 +316,8 @@ def _sdpa_check(
 
 # Compiled as one program per shape/configuration: eagerly, op-by-op dispatch would
 # compile every small operation separately (seconds for a transformer layer).
+@autocast_op("scaled_dot_product_attention")  # outside jax.jit: its cache does not know the autocast state
 @functools.partial(jax.jit, static_argnames=("scale", "is_causal", "dropout_p", "rep_k", "rep_v"))
-@autocast_op("scaled_dot_product_attention")
 def _sdpa_core(
     query: jax.Array,
     key: jax.Array,

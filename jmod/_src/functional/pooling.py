@@ -703,6 +703,7 @@ def _lp_pool_core(x: jax.Array, norm_type: float, kernel_size: Any, stride: Any,
     return jnp.power(jnp.sign(out) * jax.nn.relu(jnp.abs(out)) * math.prod(k), 1.0 / p)
 
 
+@autocast_op(amp.lp_pool_op(1))
 def lp_pool1d(input: Any, norm_type: float, kernel_size: int, stride: Any = None, ceil_mode: bool = False) -> jax.Array:
     r"""1-D power-average pooling: :math:`(\sum_{x \in X} x^p)^{1/p}` over each window.
 
@@ -729,6 +730,7 @@ def lp_pool1d(input: Any, norm_type: float, kernel_size: int, stride: Any = None
     return _lp_pool(input, norm_type, kernel_size, stride, ceil_mode, 1)
 
 
+@autocast_op(amp.lp_pool_op(2))
 def lp_pool2d(input: Any, norm_type: float, kernel_size: Any, stride: Any = None, ceil_mode: bool = False) -> jax.Array:
     r"""2-D power-average pooling: :math:`(\sum_{x \in X} x^p)^{1/p}` over each window.
 
@@ -752,6 +754,7 @@ def lp_pool2d(input: Any, norm_type: float, kernel_size: Any, stride: Any = None
     return _lp_pool(input, norm_type, kernel_size, stride, ceil_mode, 2)
 
 
+@autocast_op(amp.lp_pool_op(3))
 def lp_pool3d(input: Any, norm_type: float, kernel_size: Any, stride: Any = None, ceil_mode: bool = False) -> jax.Array:
     r"""3-D power-average pooling: :math:`(\sum_{x \in X} x^p)^{1/p}` over each window.
 

@@ -242,6 +242,22 @@ def test_decorator_threads_and_grad_dtypes():
     t.join()
     assert seen == [jnp.float32]
 
+    # One decorated function entered by two threads at once: each resets its own state.
+    barrier = threading.Barrier(2)
+
+    @jmod.autocast("cpu")
+    def both():
+        barrier.wait()
+        return JF.linear(x, jnp.ones((2, 4))).dtype
+
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(both())) for _ in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert results == [jnp.bfloat16, jnp.bfloat16] and not jmod.is_autocast_enabled("cpu")
+
 
 def test_jit_retraces_per_autocast_state():
     model = nn.Linear(4, 3)

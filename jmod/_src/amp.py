@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
+import threading
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -328,15 +329,18 @@ class autocast:  # noqa: N801 - torch's name
                 )
                 enabled = False
         self._enabled = bool(enabled)
-        self._tokens: list[contextvars.Token] = []
+        # Tokens per thread: one instance may be entered by several threads at once (a
+        # decorated function called concurrently), and each thread resets its own state.
+        self._local = threading.local()
 
     def __enter__(self) -> autocast:
         entry = (self.device, self._enabled, self.fast_dtype.name, self._cache_enabled)
-        self._tokens.append(_STATE.set(_STATE.get() + (entry,)))
+        tokens = self._local.__dict__.setdefault("tokens", [])
+        tokens.append(_STATE.set(_STATE.get() + (entry,)))
         return self
 
     def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> bool:
-        _STATE.reset(self._tokens.pop())
+        _STATE.reset(self._local.tokens.pop())
         return False
 
     def __call__(self, func: Callable) -> Callable:

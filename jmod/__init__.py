@@ -6,7 +6,12 @@ separate pytrees; ``jmod.jit`` compiles training steps that mutate modules and
 optimizers, and ``jmod.grad`` differentiates with respect to a module's parameters.
 """
 
-from jmod import errors as errors, func as func, nn as nn, optim as optim, parallel as parallel
+from jmod import amp as amp, errors as errors, func as func, nn as nn, optim as optim, parallel as parallel
+from jmod._src.amp import (
+    autocast as autocast,
+    get_autocast_dtype as get_autocast_dtype,
+    is_autocast_enabled as is_autocast_enabled,
+)
 from jmod._src.autodiff import grad as grad, value_and_grad as value_and_grad
 from jmod._src.jit import compile as compile, jit as jit
 from jmod._src.random import (

@@ -45,6 +45,16 @@ DYNAMIC_TYPES = (jax.Array, np.ndarray, np.generic)
 BIND_CONTEXT_PROVIDERS: list[Callable[[], Any]] = []
 CALL_CONTEXT_PROVIDERS: list[Callable[[], Any]] = []
 
+def call_context() -> tuple:
+    """The values of the CALL_CONTEXT_PROVIDERS now (checked on every compiled call)."""
+    providers = CALL_CONTEXT_PROVIDERS
+    if not providers:
+        return ()
+    if len(providers) == 1:
+        return (providers[0](),)
+    return tuple(f() for f in providers)
+
+
 # Module attributes described separately (or not part of what forward computes).
 _INTERNAL = frozenset(
     {
@@ -248,7 +258,7 @@ class Binding:
             # The layouts the compiled code pins updated state to are part of what it
             # was compiled for: re-placing state (Module.to, shard_module) recompiles.
             self.key += (tuple(_committed_sharding(c[k]) for c, k in self.locs),)
-        self.context = tuple(f() for f in CALL_CONTEXT_PROVIDERS)
+        self.context = call_context()
         self.key += (self.context,)
         # Structural changes of any module, parameter slot or other participant
         # invalidate this binding (and only bindings that involve that object).

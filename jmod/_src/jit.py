@@ -52,6 +52,7 @@ from jmod._src.binding import (
     CALL_CONTEXT_PROVIDERS,
     Binding,
     _committed_sharding,
+    call_context,
 )
 from jmod._src.errors import RetraceWarning, TracerEscapeError
 from jmod._src.host_hooks import HOOKS_RUN
@@ -454,7 +455,7 @@ class JitFunction:
         with self._bind_lock:
             b = self._bindings.get(ids)
             if b is not None and b.signal.valid and b.signal.epoch == structure.global_epoch() and (
-                not CALL_CONTEXT_PROVIDERS or b.context == tuple(f() for f in CALL_CONTEXT_PROVIDERS)
+                not CALL_CONTEXT_PROVIDERS or b.context == call_context()
             ):
                 dyn = b.match(leaves)
                 if dyn is not None and b.generator_ref() is generator:
@@ -515,7 +516,7 @@ class JitFunction:
             and b.signal.valid
             and b.signal.epoch == structure._EPOCH[0]
             and b.generator_ref() is generator
-            and (not CALL_CONTEXT_PROVIDERS or b.context == tuple(f() for f in CALL_CONTEXT_PROVIDERS))
+            and (not CALL_CONTEXT_PROVIDERS or b.context == call_context())
         ):
             leaves, treedef = jax.tree_util.tree_flatten((args, kwargs), is_leaf=is_participant)
             if treedef == b.treedef:

@@ -20,6 +20,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jmod._src.amp import autocast_op
 from jmod._src.functional._torch_ops import (
     clamp_min,
     torch_abs,
@@ -231,6 +232,7 @@ def leaky_relu(input: Any, negative_slope: float = 0.01, inplace: bool = False) 
     return jnp.where(x > 0, x, x * negative_slope)
 
 
+@autocast_op("prelu")
 def prelu(input: Any, weight: Any) -> jax.Array:
     r""":math:`\max(0,x) + a \min(0,x)` with a learnable ``weight`` :math:`a`.
 
@@ -421,6 +423,7 @@ def softsign(input: Any) -> jax.Array:
     return x / (torch_abs(x) + 1)
 
 
+@autocast_op("softplus")
 def softplus(input: Any, beta: float = 1.0, threshold: float = 20.0) -> jax.Array:
     r""":math:`\frac{1}{\beta}\log(1 + e^{\beta x})`, reverting to :math:`x` when
     :math:`\beta x > \text{threshold}` (torch's rule, gradient included).
@@ -464,6 +467,7 @@ def _softmax_like(fn: Any, x: jax.Array, dim: int, dtype: Any, kernel: str) -> j
     return fn(x, axis=d)
 
 
+@autocast_op("softmax")
 def softmax(input: Any, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> jax.Array:
     r""":math:`\exp(x_i) / \sum_j \exp(x_j)` along ``dim``.
 
@@ -485,6 +489,7 @@ def softmax(input: Any, dim: int | None = None, _stacklevel: int = 3, dtype: Any
     return _softmax_like(jax.nn.softmax, x, dim, dtype, "softmax")
 
 
+@autocast_op("softmax")
 def softmin(input: Any, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> jax.Array:
     r"""``softmax(-input)`` along ``dim`` (same ``dim=None`` rule and warning as :func:`softmax`).
 
@@ -510,6 +515,7 @@ def softmin(input: Any, dim: int | None = None, _stacklevel: int = 3, dtype: Any
     return _softmax_like(jax.nn.softmax, -x, dim, None, "softmax")
 
 
+@autocast_op("log_softmax")
 def log_softmax(input: Any, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> jax.Array:
     r""":math:`\log(\text{softmax}(x))` along ``dim``, computed stably.
 

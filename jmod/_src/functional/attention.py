@@ -17,6 +17,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jmod._src.amp import autocast_op
 from jmod._src.arrays import to_jax
 from jmod._src.random import next_key
 
@@ -138,6 +139,7 @@ def _safe_softmax(scores: jax.Array) -> jax.Array:
     return jnp.where(fully_masked, 0.0, probs)
 
 
+@autocast_op("scaled_dot_product_attention")
 def scaled_dot_product_attention(
     query: Any,
     key: Any,
@@ -314,6 +316,7 @@ def _sdpa_check(
 
 # Compiled as one program per shape/configuration: eagerly, op-by-op dispatch would
 # compile every small operation separately (seconds for a transformer layer).
+@autocast_op("scaled_dot_product_attention")  # outside jax.jit: its cache does not know the autocast state
 @functools.partial(jax.jit, static_argnames=("scale", "is_causal", "dropout_p", "rep_k", "rep_v"))
 def _sdpa_core(
     query: jax.Array,
@@ -432,9 +435,27 @@ def _mha_shape_check(query: Any, key: Any, value: Any, key_padding_mask: Any, at
     raise AssertionError(f"query should be unbatched 2D or batched 3D tensor but received {query.ndim}-D query tensor")
 
 
+@autocast_op("linear")
 def _linear(x: jax.Array, w: jax.Array, b: jax.Array | None) -> jax.Array:
     out = jnp.matmul(x, w.T)
     return out if b is None else out + b
+
+
+# torch's multi_head_attention_forward computes the weights with torch.baddbmm / bmm
+# and F.softmax: the same ops here, so autocast treats them as torch's lists do.
+@autocast_op("baddbmm")
+def _baddbmm(input: jax.Array, batch1: jax.Array, batch2: jax.Array) -> jax.Array:
+    return input + jnp.matmul(batch1, batch2)
+
+
+@autocast_op("bmm")
+def _bmm(input: jax.Array, mat2: jax.Array) -> jax.Array:
+    return jnp.matmul(input, mat2)
+
+
+@autocast_op("softmax")
+def _plain_softmax(input: jax.Array, dim: int, dtype: Any = None) -> jax.Array:
+    return jax.nn.softmax(input if dtype is None else input.astype(dtype), axis=dim)
 
 
 def _in_projection_packed(q: Any, k: Any, v: Any, w: Any, b: Any = None) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -766,14 +787,15 @@ def _mha_forward(
         q_scaled = q * math.sqrt(1.0 / float(E))
         if is_causal and attn_mask is None:
             raise AssertionError("FIXME: is_causal not implemented for need_weights")
-        attn_output_weights = jnp.matmul(q_scaled, jnp.swapaxes(k, -2, -1))
         if attn_mask is not None:
-            attn_output_weights = attn_mask + attn_output_weights
+            attn_output_weights = _baddbmm(attn_mask, q_scaled, jnp.swapaxes(k, -2, -1))
+        else:
+            attn_output_weights = _bmm(q_scaled, jnp.swapaxes(k, -2, -1))
         # A plain softmax: a row with every key masked is NaN, as in torch.
-        attn_output_weights = jax.nn.softmax(attn_output_weights, axis=-1)
+        attn_output_weights = _plain_softmax(attn_output_weights, -1)
         if dropout_p > 0.0:
             attn_output_weights = _dropout_with_key(attn_output_weights, dropout_p, rng)
-        attn_output = jnp.matmul(attn_output_weights, v)
+        attn_output = _bmm(attn_output_weights, v)
         attn_output = jnp.swapaxes(attn_output, 0, 1).reshape(tgt_len * bsz, embed_dim)
         attn_output = _linear(attn_output, out_proj_weight, out_proj_bias)
         attn_output = attn_output.reshape(tgt_len, bsz, attn_output.shape[1])

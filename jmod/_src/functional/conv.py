@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jmod._src.amp import autocast_op
 from jmod._src.arrays import to_jax
 from jmod._src.functional._args import as_int_list, dtype_name, expand, is_int
 
@@ -244,6 +245,7 @@ def _conv_transpose_core(
     return out if b is None else out + b.reshape((out_channels,) + (1,) * n)
 
 
+@autocast_op("conv1d")
 def conv1d(
     input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1
 ) -> jax.Array:
@@ -272,6 +274,7 @@ def conv1d(
     return _convnd(input, weight, bias, stride, padding, dilation, groups, 1)
 
 
+@autocast_op("conv2d")
 def conv2d(
     input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1
 ) -> jax.Array:
@@ -299,6 +302,7 @@ def conv2d(
     return _convnd(input, weight, bias, stride, padding, dilation, groups, 2)
 
 
+@autocast_op("conv3d")
 def conv3d(
     input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1
 ) -> jax.Array:
@@ -325,6 +329,7 @@ def conv3d(
     return _convnd(input, weight, bias, stride, padding, dilation, groups, 3)
 
 
+@autocast_op("conv_transpose1d")
 def conv_transpose1d(
     input: Any,
     weight: Any,
@@ -360,6 +365,7 @@ def conv_transpose1d(
     return _conv_transposend(input, weight, bias, stride, padding, output_padding, groups, dilation, 1)
 
 
+@autocast_op("conv_transpose2d")
 def conv_transpose2d(
     input: Any,
     weight: Any,
@@ -393,6 +399,7 @@ def conv_transpose2d(
     return _conv_transposend(input, weight, bias, stride, padding, output_padding, groups, dilation, 2)
 
 
+@autocast_op("conv_transpose3d")
 def conv_transpose3d(
     input: Any,
     weight: Any,
@@ -424,6 +431,7 @@ def conv_transpose3d(
     return _conv_transposend(input, weight, bias, stride, padding, output_padding, groups, dilation, 3)
 
 
+@autocast_op("conv_tbc")
 def conv_tbc(input: Any, weight: Any, bias: Any, pad: int = 0) -> jax.Array:
     r"""1-D convolution (cross-correlation) over a ``(time, batch, channels)`` sequence.
 

@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jmod._src.amp import autocast_op
 from jmod._src.functional import _reduction as _R
 from jmod._src.functional._torch_ops import is_concrete, torch_dtype_name
 
@@ -48,6 +49,7 @@ def _lengths(x: Any, name: str) -> tuple[jax.Array, np.ndarray | None]:
     return a, (np.asarray(a).astype(np.int64) if is_concrete(a) else None)
 
 
+@autocast_op("ctc_loss")
 def ctc_loss(
     log_probs: Any,
     targets: Any,

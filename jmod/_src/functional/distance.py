@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jmod._src.amp import autocast_op
 from jmod._src.functional._torch_ops import torch_dtype_name, vector_norm, wrap_dim
 
 __all__ = ["pairwise_distance", "cosine_similarity", "pdist"]
@@ -57,6 +58,7 @@ def pairwise_distance(x1: Any, x2: Any, p: float = 2.0, eps: float = 1e-6, keepd
     return vector_norm(diff, p, axis=out_dim - 1, keepdims=keepdim)
 
 
+@autocast_op("cosine_similarity")
 def cosine_similarity(x1: Any, x2: Any, dim: int = 1, eps: float = 1e-8) -> jax.Array:
     r"""Cosine similarity along ``dim``, computed like torch as
     :math:`\sum \frac{x_1}{\max(\lVert x_1 \rVert_2, \epsilon)} \cdot \frac{x_2}{\max(\lVert x_2 \rVert_2, \epsilon)}`.
@@ -95,6 +97,7 @@ def cosine_similarity(x1: Any, x2: Any, dim: int = 1, eps: float = 1e-8) -> jax.
     return jnp.sum(normalised(a) * normalised(b), axis=d)
 
 
+@autocast_op("pdist")
 def pdist(input: Any, p: float = 2.0) -> jax.Array:
     r"""The :math:`p`-norm distance between every pair of rows of a 2-D input.
 

@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jmod._src.amp import autocast_op
 from jmod._src.arrays import long_dtype, to_jax
 from jmod._src.functional._args import as_int_list, dtype_name
 from jmod._src.functional._torch_ops import list_str
@@ -201,6 +202,7 @@ def _fractional_core(x: jax.Array, samples: jax.Array, n: int, k: tuple, out: tu
     return values, idx.astype(long_dtype())
 
 
+@autocast_op("fractional_max_pool2d")
 def fractional_max_pool2d_with_indices(
     input: Any,
     kernel_size: Any,
@@ -224,6 +226,7 @@ def fractional_max_pool2d_with_indices(
     return _fractional_max_pool(input, kernel_size, output_size, output_ratio, _random_samples, 2)
 
 
+@autocast_op("fractional_max_pool2d")
 def fractional_max_pool2d(
     input: Any,
     kernel_size: Any,
@@ -271,6 +274,7 @@ def fractional_max_pool2d(
     return (values, indices) if return_indices else values
 
 
+@autocast_op("fractional_max_pool3d")
 def fractional_max_pool3d_with_indices(
     input: Any,
     kernel_size: Any,
@@ -291,6 +295,7 @@ def fractional_max_pool3d_with_indices(
     return _fractional_max_pool(input, kernel_size, output_size, output_ratio, _random_samples, 3)
 
 
+@autocast_op("fractional_max_pool3d")
 def fractional_max_pool3d(
     input: Any,
     kernel_size: Any,

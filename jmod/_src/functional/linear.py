@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jmod._src.amp import autocast_op
 from jmod._src.arrays import to_jax
 from jmod._src.devices import as_dtype
 from jmod._src.functional._args import dtype_name
@@ -18,6 +19,7 @@ from jmod._src.functional._args import dtype_name
 __all__ = ["linear", "bilinear", "grouped_mm"]
 
 
+@autocast_op("linear")
 def linear(input: Any, weight: Any, bias: Any = None) -> jax.Array:
     r"""Apply :math:`y = xA^T + b`.
 
@@ -52,6 +54,7 @@ def linear(input: Any, weight: Any, bias: Any = None) -> jax.Array:
     return out
 
 
+@autocast_op("bilinear")
 def bilinear(input1: Any, input2: Any, weight: Any, bias: Any = None) -> jax.Array:
     r"""Apply :math:`y = x_1^T A x_2 + b`.
 

@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jmod._src.amp import autocast_op
 from jmod._src.functional import _reduction as _R
 from jmod._src.functional._torch_ops import (
     clamp_min,
@@ -226,6 +227,7 @@ def _nll_loss_nd(
     return _nll_impl(input, target, weight, reduction, ignore_index)
 
 
+@autocast_op("nll_loss")
 def nll_loss(
     input: Any,
     target: Any,
@@ -325,6 +327,7 @@ def _ce_smooth_impl(
     return (1 - label_smoothing) * nll + ret * (label_smoothing / n_classes)
 
 
+@autocast_op("cross_entropy_loss")
 def cross_entropy(
     input: Any,
     target: Any,
@@ -414,6 +417,7 @@ def _bce_jvp(primals: tuple, tangents: tuple) -> tuple:
     return out, dx * tx + dt * tt
 
 
+@autocast_op("binary_cross_entropy")
 def binary_cross_entropy(
     input: Any,
     target: Any,
@@ -471,6 +475,7 @@ def _bce_impl(x: jax.Array, t: jax.Array, w: jax.Array | None, reduction: int) -
     return _R.apply_loss_reduction(loss, reduction)
 
 
+@autocast_op("binary_cross_entropy_with_logits")
 def binary_cross_entropy_with_logits(
     input: Any,
     target: Any,
@@ -531,6 +536,7 @@ def _bce_logits_impl(
 
 
 # ------------------------------------------------------------------ KL divergence
+@autocast_op("kl_div")
 def kl_div(
     input: Any,
     target: Any,
@@ -605,6 +611,7 @@ def _regression_impl(
     return _R.apply_loss_reduction(loss, reduction)
 
 
+@autocast_op("l1_loss")
 def l1_loss(
     input: Any,
     target: Any,
@@ -640,6 +647,7 @@ def l1_loss(
     return _regression_impl(x, t, None, 0.0, "l1", _R.get_enum(reduction), False)
 
 
+@autocast_op("mse_loss")
 def mse_loss(
     input: Any,
     target: Any,
@@ -675,6 +683,7 @@ def mse_loss(
     return _regression_impl(x, t, None, 0.0, "mse", _R.get_enum(reduction), False)
 
 
+@autocast_op("smooth_l1_loss")
 def smooth_l1_loss(
     input: Any,
     target: Any,
@@ -714,6 +723,7 @@ def smooth_l1_loss(
     return _regression_impl(x, t, None, beta, "smooth_l1", red, False)
 
 
+@autocast_op("huber_loss")
 def huber_loss(input: Any, target: Any, reduction: str = "mean", delta: float = 1.0, weight: Any = None) -> jax.Array:
     r"""Huber loss: :math:`0.5 z^2` if :math:`z = |x - y| < \delta`, else :math:`\delta (z - 0.5 \delta)`.
 
@@ -805,6 +815,7 @@ def _gaussian_nll_impl(x: jax.Array, t: jax.Array, var: jax.Array, eps: Any, ful
     return _R.apply_loss_reduction(loss, reduction)
 
 
+@autocast_op("poisson_nll_loss")
 def poisson_nll_loss(
     input: Any,
     target: Any,
@@ -850,6 +861,7 @@ def _poisson_nll_impl(x: jax.Array, t: jax.Array, eps: Any, log_input: bool, ful
 
 
 # ------------------------------------------------------------ margin-type losses
+@autocast_op("margin_ranking_loss")
 def margin_ranking_loss(
     input1: Any,
     input2: Any,
@@ -891,6 +903,7 @@ def _margin_ranking_impl(x1: jax.Array, x2: jax.Array, t: jax.Array, margin: Any
     return _R.apply_loss_reduction(clamp_min(-t * (x1 - x2) + margin, 0), reduction)
 
 
+@autocast_op("hinge_embedding_loss")
 def hinge_embedding_loss(
     input: Any,
     target: Any,
@@ -925,6 +938,7 @@ def _hinge_embedding_impl(x: jax.Array, t: jax.Array, margin: Any, reduction: in
     return _R.apply_loss_reduction(out, reduction)
 
 
+@autocast_op("soft_margin_loss")
 def soft_margin_loss(
     input: Any,
     target: Any,
@@ -999,6 +1013,7 @@ def _multilabel_soft_margin_impl(x: jax.Array, t: jax.Array, w: jax.Array | None
     return _R.apply_loss_reduction(loss, reduction)
 
 
+@autocast_op("cosine_embedding_loss")
 def cosine_embedding_loss(
     input1: Any,
     input2: Any,
@@ -1070,6 +1085,7 @@ def _margin_shape_check(x: jax.Array, name: str) -> tuple[int, int]:
     return x.shape[0], x.shape[1]
 
 
+@autocast_op("multi_margin_loss")
 def multi_margin_loss(
     input: Any,
     target: Any,
@@ -1138,6 +1154,7 @@ def _multi_margin_impl(
     return _R.apply_loss_reduction(loss, reduction)
 
 
+@autocast_op("multilabel_margin_loss")
 def multilabel_margin_loss(
     input: Any,
     target: Any,
@@ -1192,6 +1209,7 @@ def _multilabel_margin_impl(x: jax.Array, t: jax.Array, reduction: int) -> jax.A
     return _R.apply_loss_reduction(loss, reduction)
 
 
+@autocast_op("triplet_margin_loss")
 def triplet_margin_loss(
     anchor: Any,
     positive: Any,

@@ -21,6 +21,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jmod._src.amp import autocast_op
+
 __all__ = [
     "batch_norm",
     "batch_norm_with_stats",
@@ -395,6 +397,7 @@ def _check_layer_norm_inputs(
         )
 
 
+@autocast_op("layer_norm")
 def layer_norm(
     input: Any,
     normalized_shape: Sequence[int],
@@ -484,6 +487,7 @@ def _rms_norm_core(input: jax.Array, weight: Any, eps: Any, *, k: int) -> jax.Ar
     return out
 
 
+@autocast_op("group_norm")
 def group_norm(
     input: Any,
     num_groups: int,

@@ -19,6 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jmod._src import amp
+from jmod._src.amp import autocast_op
 from jmod._src.arrays import to_jax
 from jmod._src.functional._args import is_int
 
@@ -59,6 +61,7 @@ def _index_map(size: int, left: int, right: int, mode: str) -> np.ndarray:
     return c0 + (np.arange(out) - max(left, 0)) % m
 
 
+@autocast_op(amp.pad_op)
 def pad(input: Any, pad: Any, mode: str = "constant", value: float | None = None) -> jax.Array:
     r"""Pad ``input`` (torch.nn.functional.pad).
 

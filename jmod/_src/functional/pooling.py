@@ -32,6 +32,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jmod._src import amp
+from jmod._src.amp import autocast_op
 from jmod._src.arrays import long_dtype, to_jax
 from jmod._src.functional._args import as_int_list, dtype_name, is_int
 
@@ -450,6 +452,7 @@ def max_pool2d(
     return _max_pool_nd(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 2)
 
 
+@autocast_op(amp.max_pool3d_op)
 def max_pool3d(
     input: Any,
     kernel_size: Any,
@@ -641,6 +644,7 @@ def avg_pool2d(
     return _avg_pool_nd(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, 2)
 
 
+@autocast_op("avg_pool3d")
 def avg_pool3d(
     input: Any,
     kernel_size: Any,
@@ -699,6 +703,7 @@ def _lp_pool_core(x: jax.Array, norm_type: float, kernel_size: Any, stride: Any,
     return jnp.power(jnp.sign(out) * jax.nn.relu(jnp.abs(out)) * math.prod(k), 1.0 / p)
 
 
+@autocast_op(amp.lp_pool_op(1))
 def lp_pool1d(input: Any, norm_type: float, kernel_size: int, stride: Any = None, ceil_mode: bool = False) -> jax.Array:
     r"""1-D power-average pooling: :math:`(\sum_{x \in X} x^p)^{1/p}` over each window.
 
@@ -725,6 +730,7 @@ def lp_pool1d(input: Any, norm_type: float, kernel_size: int, stride: Any = None
     return _lp_pool(input, norm_type, kernel_size, stride, ceil_mode, 1)
 
 
+@autocast_op(amp.lp_pool_op(2))
 def lp_pool2d(input: Any, norm_type: float, kernel_size: Any, stride: Any = None, ceil_mode: bool = False) -> jax.Array:
     r"""2-D power-average pooling: :math:`(\sum_{x \in X} x^p)^{1/p}` over each window.
 
@@ -748,6 +754,7 @@ def lp_pool2d(input: Any, norm_type: float, kernel_size: Any, stride: Any = None
     return _lp_pool(input, norm_type, kernel_size, stride, ceil_mode, 2)
 
 
+@autocast_op(amp.lp_pool_op(3))
 def lp_pool3d(input: Any, norm_type: float, kernel_size: Any, stride: Any = None, ceil_mode: bool = False) -> jax.Array:
     r"""3-D power-average pooling: :math:`(\sum_{x \in X} x^p)^{1/p}` over each window.
 
@@ -950,6 +957,7 @@ def adaptive_avg_pool2d(input: Any, output_size: Any) -> jax.Array:
     return _adaptive_avg(input, output_size, 2)
 
 
+@autocast_op("adaptive_avg_pool3d")
 def adaptive_avg_pool3d(input: Any, output_size: Any) -> jax.Array:
     r"""3-D adaptive average pooling to ``output_size``.
 
@@ -1010,6 +1018,7 @@ def adaptive_max_pool2d(input: Any, output_size: Any, return_indices: bool = Fal
     return _adaptive_max(input, output_size, 2, return_indices)
 
 
+@autocast_op("adaptive_max_pool3d")
 def adaptive_max_pool3d(input: Any, output_size: Any, return_indices: bool = False) -> Any:
     r"""3-D adaptive max pooling to ``output_size``.
 
@@ -1044,6 +1053,7 @@ def adaptive_max_pool2d_with_indices(
     return _adaptive_max(input, output_size, 2, True)
 
 
+@autocast_op("adaptive_max_pool3d")
 def adaptive_max_pool3d_with_indices(
     input: Any, output_size: Any, return_indices: bool = False
 ) -> tuple[jax.Array, jax.Array]:
@@ -1166,6 +1176,7 @@ def max_unpool1d(
     return _max_unpool(input, indices, kernel_size, stride, padding, output_size, 1)
 
 
+@autocast_op("max_unpool2d")
 def max_unpool2d(
     input: Any, indices: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, output_size: Any = None
 ) -> jax.Array:
@@ -1194,6 +1205,7 @@ def max_unpool2d(
     return _max_unpool(input, indices, kernel_size, stride, padding, output_size, 2)
 
 
+@autocast_op("max_unpool3d")
 def max_unpool3d(
     input: Any, indices: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, output_size: Any = None
 ) -> jax.Array:

@@ -26,19 +26,27 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jmod._src import amp
+from jmod._src.amp import autocast_op
+
 __all__ = ["rnn_tanh_cell", "rnn_relu_cell", "lstm_cell", "gru_cell", "rnn_layers", "scatter_steps", "gather_steps"]
 
 
+# torch's cells are composite ops over at::linear: autocast casts those linears (on CPU,
+# where the cells themselves are not listed).
+@autocast_op("linear")
 def _linear(x: jax.Array, w: jax.Array, b: jax.Array | None) -> jax.Array:
     out = jnp.matmul(x, w.T)
     return out if b is None else out + b
 
 
+@autocast_op("rnn_tanh_cell")
 def rnn_tanh_cell(input: Any, hx: Any, w_ih: Any, w_hh: Any, b_ih: Any = None, b_hh: Any = None) -> jax.Array:
     """One step of an Elman RNN with tanh: ``(B, I), (B, H) -> (B, H)``."""
     return jnp.tanh(_linear(hx, w_hh, b_hh) + _linear(input, w_ih, b_ih))
 
 
+@autocast_op("rnn_relu_cell")
 def rnn_relu_cell(input: Any, hx: Any, w_ih: Any, w_hh: Any, b_ih: Any = None, b_hh: Any = None) -> jax.Array:
     """One step of an Elman RNN with ReLU: ``(B, I), (B, H) -> (B, H)``."""
     return jax.nn.relu(_linear(hx, w_hh, b_hh) + _linear(input, w_ih, b_ih))
@@ -52,6 +60,7 @@ def _lstm_gates(gates: jax.Array, cx: jax.Array) -> tuple[jax.Array, jax.Array]:
     return hy, cy
 
 
+@autocast_op("lstm_cell")
 def lstm_cell(
     input: Any, hx: tuple[Any, Any], w_ih: Any, w_hh: Any, b_ih: Any = None, b_hh: Any = None
 ) -> tuple[jax.Array, jax.Array]:
@@ -69,6 +78,7 @@ def _gru_update(gi: jax.Array, gh: jax.Array, h: jax.Array) -> jax.Array:
     return (h - n) * z + n
 
 
+@autocast_op("gru_cell")
 def gru_cell(input: Any, hx: Any, w_ih: Any, w_hh: Any, b_ih: Any = None, b_hh: Any = None) -> jax.Array:
     """One GRU step: ``(B, I), (B, H) -> (B, H)``; gate order ``r, z, n``."""
     return _gru_update(_linear(input, w_ih, b_ih), _linear(hx, w_hh, b_hh), hx)
@@ -149,6 +159,7 @@ def _run_layer(
     return out, carry, None
 
 
+@autocast_op(amp.rnn_layers_op)
 @functools.partial(jax.jit, static_argnames=("mode", "num_layers", "bidirectional", "dropout", "training"))
 def rnn_layers(
     x: jax.Array,

@@ -33,6 +33,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jmod._src import amp
+from jmod._src.amp import autocast_op
 from jmod._src.arrays import to_jax
 from jmod._src.functional._args import is_int
 from jmod._src.functional.pooling import adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d
@@ -233,6 +235,7 @@ def _check_sizes(x: jax.Array, out_sizes: list[int]) -> None:
     raise RuntimeError(f"Input and output sizes should be greater than 0, but got input ({i_str}) output ({o_str})")
 
 
+@autocast_op(amp.interpolate_op)
 def interpolate(
     input: Any,
     size: Any = None,

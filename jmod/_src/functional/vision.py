@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jmod._src.amp import autocast_op
 from jmod._src.arrays import to_jax
 from jmod._src.functional._args import dtype_name
 from jmod._src.functional._torch_ops import list_str, size_str
@@ -205,6 +206,7 @@ def _check_grid_sampler(x: jax.Array, g: jax.Array, mode: str) -> None:
         raise RuntimeError(f"expected scalar type {dtype_name(x.dtype)} but found {dtype_name(g.dtype)}")
 
 
+@autocast_op("grid_sampler")
 def grid_sample(
     input: Any,
     grid: Any,

@@ -125,11 +125,11 @@ class GradScaler:
         d = self.__dict__
         return [(d, "_scale"), (d, "_growth_tracker"), (d, "_found_inf")]
 
-    def _jmod_describe(self, slot_index: dict[int, int], keep: list) -> tuple:
-        keep.append(self)
+    def _jmod_describe(self, slot_index: dict[int, int]) -> tuple:
+        # Structure only: a fresh scaler with the same settings reuses the compiled step.
         if not self._enabled:
-            return (type(self), id(self), False)
-        return (type(self), id(self), True, self._growth_factor, self._backoff_factor, self._growth_interval)
+            return (type(self), False)
+        return (type(self), True, self._growth_factor, self._backoff_factor, self._growth_interval)
 
     # ------------------------------------------------------------------- checks
     def _check_scale_growth_tracker(self, funcname: str) -> tuple[jax.Array, jax.Array]:

@@ -91,6 +91,7 @@ class Porter(cst.CSTTransformer):
         self.class_stack: list[_ClassInfo | None] = []
         self.fresh = 0
         self.dropped_device = 0
+        self.device_reads: list[bool] = []
         self._prepass(module)
 
     # ------------------------------------------------------------------ pre-pass
@@ -396,6 +397,7 @@ class Porter(cst.CSTTransformer):
                 env[name] = U
         self.envs.append(env)
         self.class_stack.append(None if info is None else info)
+        self.device_reads.append(False)
 
     def leave_FunctionDef(self, original, updated):
         self.envs.pop()
@@ -408,7 +410,8 @@ class Porter(cst.CSTTransformer):
                 continue
             decorators.append(d)
         updated = updated.with_changes(decorators=decorators)
-        updated = _drop_dead_device_lookups(updated, self)
+        if self.device_reads.pop():
+            updated = _drop_dead_device_lookups(updated, self)
         return self._attach(updated, self.flag_stack.pop())
 
     def visit_With(self, node) -> None:
@@ -612,6 +615,8 @@ class Porter(cst.CSTTransformer):
 
     # ------------------------------------------------------------------ attributes
     def leave_Attribute(self, original, updated):
+        if original.attr.value == "device" and self.device_reads:
+            self.device_reads[-1] = True
         tp = self.torch_path(original)
         if tp is not None:
             root = dotted(original).split(".")[0]
@@ -827,10 +832,10 @@ class Porter(cst.CSTTransformer):
                 return cst.parse_expression(f"jnp.split({x}, [{', '.join(cuts)}], axis={dim})")
             return cst.parse_expression(f"jnp.split({x}, list(itertools.accumulate({n}))[:-1], axis={dim})")
         if _is_simple(x_node):
-            return cst.parse_expression(f"jnp.split({x}, range({n}, {x}.shape[{dim}], {n}), axis={dim})")
+            return cst.parse_expression(f"jnp.split({x}, list(range({n}, {x}.shape[{dim}], {n})), axis={dim})")
         self.fresh += 1
         t = f"_split{self.fresh}"
-        return cst.parse_expression(f"jnp.split(({t} := {x}), range({n}, {t}.shape[{dim}], {n}), axis={dim})")
+        return cst.parse_expression(f"jnp.split(({t} := {x}), list(range({n}, {t}.shape[{dim}], {n})), axis={dim})")
 
     def _method_call(self, original, updated):
         m = original.func.attr.value
@@ -844,7 +849,7 @@ class Porter(cst.CSTTransformer):
             if rk == O or m not in table.MODULE_ALSO:
                 return updated
             return updated
-        if not isinstance(updated.func, cst.Attribute):
+        if not isinstance(updated.func, cst.Attribute) or m not in _HANDLED_METHODS:
             return updated
         r = _code(updated.func.value)
         ra = _atom(r, updated.func.value)
@@ -998,6 +1003,15 @@ class Porter(cst.CSTTransformer):
         return updated
 
 
+_HANDLED_METHODS = (
+    {"view", "view_as", "reshape_as", "size", "numel", "nelement", "dim", "ndimension", "contiguous", "transpose", "t",
+     "permute", "masked_fill", "unsqueeze", "expand", "repeat", "expand_as", "repeat_interleave", "split", "chunk",
+     "flatten", "type_as", "to", "cuda", "cpu", "type", "detach", "clone", "pow", "softmax", "log_softmax", "clamp",
+     "new_zeros", "new_ones", "new_empty", "new_full", "new_tensor", "requires_grad_"}
+    | set(table.CAST_METHODS) | set(table.METHOD_TO_FUNCTION) | table.REDUCTIONS
+)
+
+
 def _drop_dead_device_lookups(fn: cst.FunctionDef, porter: Porter) -> cst.FunctionDef:
     """Remove ``device = x.device`` once nothing in the function reads ``device``."""
     counts: collections.Counter = collections.Counter()
@@ -1120,14 +1134,13 @@ _COMMENT = re.compile(r"#\s*jmod\.port:")
 def transform(source: str) -> tuple[str, dict[str, int], int, list[tuple[int, str]]]:
     """Port ``source``: (new source, lines rewritten per kind, lines left, [(line, why)])."""
     module = cst.parse_module(source)
-    wrapper = MetadataWrapper(module)
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
     porter = Porter(wrapper.module)
     new = wrapper.visit(porter)
     post = _PostPass()
     new = new.visit(post)
     # imports: drop `import torch` when nothing names torch any more, add what the rewrites use
-    still_torch = any(_COMMENT.search(line) is None and re.search(r"\btorch\.", line) for line in new.code.splitlines()
-                      if not line.lstrip().startswith(("import ", "from ", "#")))
+    still_torch = _torch_used(new)
     body = list(new.body)
     first_import = None
     removed_leading = None
@@ -1138,7 +1151,7 @@ def transform(source: str) -> tuple[str, dict[str, int], int, list[tuple[int, st
             if mod and mod.split(".")[0] in ("torch", "jmod", "jax"):
                 if first_import is None:
                     first_import = i
-                if isinstance(s, cst.Import) and mod == "torch" and not still_torch and not _torch_used(new):
+                if isinstance(s, cst.Import) and mod == "torch" and not still_torch:
                     if removed_leading is None:
                         removed_leading = stmt.leading_lines
                     body[i] = None

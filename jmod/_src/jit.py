@@ -38,6 +38,7 @@ from jax.extend.core import jaxpr_as_fun
 from jmod._src import structure
 from jmod._src.arrays import is_tracer
 from jmod._src.errors import RetraceWarning
+from jmod._src.porting_notes import add_porting_note, note_retrace
 from jmod._src.scope import Changes, Scope, apply_effects, is_participant, write_new
 
 __all__ = ["jit", "JitFunction", "compile"]
@@ -293,11 +294,16 @@ class _Entry:
         b = self.binding
         owner = self.owner
         owner.trace_count += 1
+        note_retrace(owner, dyn)
         scope = b.scope
         scope.enter(state)
         try:
             args, kwargs = b.rebuild(dyn)
-            out = owner.fn(*args, **kwargs)
+            try:
+                out = owner.fn(*args, **kwargs)
+            except Exception as e:  # errors torch code raises on traced arrays get a note (porting_notes.py)
+                add_porting_note(e, compiled=True)
+                raise
             changes = scope.collect()
             if force:
                 changes = _with_forced(changes, force, scope)

@@ -20,7 +20,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from jmod.port import _table as table
 
-T, M, O, U = "T", "M", "O", "U"
+T, M, O, U = "T", "M", "O", "U"  # noqa: E741 (tensor, module, other, unknown)
 
 _MODULE_NAMES = {"module", "m", "mod", "layer", "model", "net", "submodule", "netG", "netD"}
 _BUILTINS_OTHER = {

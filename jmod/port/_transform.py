@@ -865,7 +865,7 @@ class Porter(cst.CSTTransformer):
 
         if m == "view":
             if len(pos) == 1 and not kws:
-                a = pos[0].value
+                a = original.args[0].value  # the torch spelling: is it a dtype?
                 tp = self.torch_path(a)
                 if (tp is not None and tp.split(".")[-1] in table.DTYPES) or "dtype" in (dotted(a) or ""):
                     return updated  # view(dtype) reinterprets bits: the same in jax (the dtype is respelled)

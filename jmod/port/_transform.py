@@ -500,7 +500,8 @@ class Porter(cst.CSTTransformer):
         if m in table.INIT_IN_PLACE and (
             (isinstance(recv, cst.Attribute) and recv.attr.value in ("data", "weight", "bias")) and rk != O
         ):
-            target = urecv.value if isinstance(recv, cst.Attribute) and recv.attr.value == "data" else urecv
+            # (the .data may already be gone: leave_Attribute drops it from known tensors)
+            target = urecv.value if isinstance(urecv, cst.Attribute) and urecv.attr.value == "data" else urecv
             self.did("init", original)
             fn = table.INIT_IN_PLACE[m]
             a = f", {args}" if args else ""
@@ -1084,7 +1085,8 @@ def _torch_names(node: cst.CSTNode) -> set[str]:
         def visit_Attribute(self, n: cst.Attribute) -> bool:
             d = dotted(n)
             if d and d.split(".")[0] == "torch":
-                found.add(d)
+                if not d.startswith("torch.utils.data"):  # data loading stays torch's (docs/porting.md)
+                    found.add(d)
                 return False
             return True
 

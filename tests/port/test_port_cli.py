@@ -88,6 +88,29 @@ def test_what_it_cannot_translate_keeps_a_comment(line, why):
     assert "# jmod.port: " in r.code.splitlines()[ln - 1]
 
 
+def test_init_in_place_on_data_becomes_jmod_init():
+    src = textwrap.dedent(
+        """
+        import torch.nn as nn
+
+
+        class Net(nn.Module):
+            def _init_weights(self, module):
+                if isinstance(module, nn.Linear):
+                    module.weight.data.normal_(mean=0.0, std=0.02)
+                    module.bias.data.zero_()
+                self.emb.weight.data.uniform_(-0.1, 0.1)
+                self.head.bias.data.fill_(0)
+        """
+    )
+    code = port_source(src).code
+    assert "jmod.nn.init.normal_(module.weight, mean=0.0, std=0.02)" in code
+    assert "jmod.nn.init.zeros_(module.bias)" in code
+    assert "jmod.nn.init.uniform_(self.emb.weight, -0.1, 0.1)" in code
+    assert "jmod.nn.init.constant_(self.head.bias, 0)" in code
+    assert "import jmod\n" in code
+
+
 def test_cli_writes_diffs_summarises_and_checks(tmp_path, capsys):
     src = tmp_path / "model.py"
     src.write_text(SRC)

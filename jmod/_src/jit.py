@@ -56,6 +56,7 @@ from jmod._src.binding import (
 )
 from jmod._src.errors import RetraceWarning, TracerEscapeError
 from jmod._src.host_hooks import HOOKS_RUN
+from jmod._src.porting_notes import add_porting_note, note_retrace
 from jmod._src.random import current_generator
 from jmod._src.scope import Changes, Scope, apply_effects, is_participant, write_new
 from jmod._src.state import HANDED_OUT
@@ -133,6 +134,7 @@ class _Entry:
         b = _CALL.binding
         owner = self.owner
         owner.trace_count += 1
+        note_retrace(owner, dyn)
         tracer = next((x for x in (*state, *dyn) if isinstance(x, jax.core.Tracer)), None)
         if tracer is not None:
             owner._trace_ref = weakref.ref(tracer._trace)
@@ -142,7 +144,11 @@ class _Entry:
         HOOKS_RUN.log = owner._hooks_run = []
         try:
             args, kwargs = b.rebuild(dyn)
-            out = owner.fn(*args, **kwargs)
+            try:
+                out = owner.fn(*args, **kwargs)
+            except Exception as e:  # errors torch code raises on traced arrays get a note (porting_notes.py)
+                add_porting_note(e, compiled=True)
+                raise
             changes = scope.collect()
             if force:
                 changes = _with_forced(changes, force, scope)

@@ -34,6 +34,7 @@ from jmod._src import structure
 from jmod._src.arrays import host_zeros, is_array_like, to_jax, typename
 from jmod._src.errors import SharedStorageError, TracerEscapeError
 from jmod._src.host_hooks import HostHook, call_hook
+from jmod._src.porting_notes import add_porting_note
 from jmod._src.state import in_managed_scope
 from jmod.nn.modules import hooks as _hooks
 from jmod.nn.modules._state_dict import StateDictMixin
@@ -807,9 +808,13 @@ class Module(StateDictMixin):
 
     # ------------------------------------------------------------------------- call
     def _wrapped_call_impl(self, *args: Any, **kwargs: Any) -> Any:
-        if self._compiled_call_impl is not None:
-            return self._compiled_call_impl(*args, **kwargs)
-        return self._call_impl(*args, **kwargs)
+        try:  # free until something fails (zero-cost try)
+            if self._compiled_call_impl is not None:
+                return self._compiled_call_impl(*args, **kwargs)
+            return self._call_impl(*args, **kwargs)
+        except Exception as e:  # torch code's errors on jax arrays get a note with the jax spelling
+            add_porting_note(e)
+            raise
 
     def _call_impl(self, *args: Any, **kwargs: Any) -> Any:
         forward_call = self.forward

@@ -30,7 +30,7 @@ import jax
 import numpy as np
 
 from jmod._src import structure
-from jmod._src.arrays import is_tracer
+from jmod._src.arrays import _is_torch_tensor, is_tracer, to_jax
 from jmod._src.scope import is_participant, participant_locations
 
 __all__ = ["Binding", "describe", "freeze", "CALL_CONTEXT_PROVIDERS", "BIND_CONTEXT_PROVIDERS"]
@@ -203,7 +203,7 @@ def _split_args(leaves: list[Any], static_pos: frozenset) -> tuple[list, list, l
         if i not in static_pos and is_participant(leaf):
             kinds.append(1)
             parts.append(leaf)
-        elif i not in static_pos and isinstance(leaf, DYNAMIC_TYPES):
+        elif i not in static_pos and (isinstance(leaf, DYNAMIC_TYPES) or _is_torch_tensor(leaf)):
             kinds.append(0)
         else:
             kinds.append(2)
@@ -296,7 +296,9 @@ class Binding:
         for leaf, kind in zip(leaves, self.kinds):
             if kind == 0:
                 if not isinstance(leaf, DYNAMIC_TYPES):
-                    return None
+                    if not _is_torch_tensor(leaf):
+                        return None
+                    leaf = to_jax(leaf)  # a torch DataLoader's batch, read through NumPy
                 dyn.append(leaf)
             elif kind == 1:
                 if refs[pi]() is not leaf:

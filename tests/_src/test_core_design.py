@@ -120,3 +120,16 @@ def test_generator_state_is_raw_key_data():
     a = jmod.randn(2, generator=g)
     g.manual_seed(3)
     np.testing.assert_array_equal(np.asarray(jmod.randn(2, generator=g)), np.asarray(a))
+
+
+def test_compiled_step_takes_torch_tensors():
+    import torch
+
+    step = _step()
+    m = _mlp()
+    opt = jmod.optim.SGD(m.parameters(), lr=0.1)
+    x, y = torch.ones(4, 4), torch.zeros(4, 2)
+    l1 = step(m, opt, x, y)
+    l2 = step(m, opt, jnp.ones((4, 4)), jnp.zeros((4, 2)))  # same trace for jax arrays
+    assert float(l2) < float(l1)
+    assert step.trace_count == 1

@@ -36,7 +36,7 @@ from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec, Sharding
 
 from jmod._src import structure
 from jmod._src.devices import place
-from jmod._src.state import array_attributes
+from jmod._src.state import named_locations
 
 __all__ = [
     "make_mesh",
@@ -100,20 +100,8 @@ def _check_mesh(mesh: Any) -> Mesh:
 
 # ---------------------------------------------------------------------- rules
 def _state_locations(module: Any) -> Iterator[tuple[str, Any, Any]]:
-    """``(name, container, key)`` for every array of a module's state: parameter
-    slots (tied ones once, under their first name), buffers, plain array attributes."""
-    seen: set[int] = set()
-    for prefix, m in module.named_modules():
-        dot = prefix + "." if prefix else ""
-        for k, slot in m._parameters.items():
-            if slot is not None and id(slot) not in seen:
-                seen.add(id(slot))
-                yield dot + k, slot.__dict__, "data"
-        for k, b in m._buffers.items():
-            if b is not None:
-                yield dot + k, m._buffers, k
-        for k in array_attributes(m):
-            yield dot + k, m.__dict__, k
+    """``(name, container, key)`` for every array of a module's state (the core's walker)."""
+    return named_locations(module)
 
 
 def _normalize_rules(rules: Rules) -> list:

@@ -29,6 +29,8 @@ __all__ = [
     "walk_modules",
     "array_attributes",
     "Snapshot",
+    "module_locations",
+    "named_locations",
 ]
 
 Location = tuple[Any, Any]
@@ -179,25 +181,39 @@ def array_attributes(module: Any) -> list[str]:
     return [k for k, v in module.__dict__.items() if is_jax_array(v)]
 
 
+def _own_locations(m: Any, seen_slots: set[int]) -> Iterator[tuple[str, Location]]:
+    """``(attribute name, location)`` for one module's arrays: parameter slots not seen
+    yet, buffers holding arrays (not an uninitialized lazy buffer), plain array
+    attributes. The one place that says where a module keeps array state."""
+    for k, slot in m._parameters.items():
+        if slot is not None and id(slot) not in seen_slots:
+            seen_slots.add(id(slot))
+            yield k, (slot.__dict__, "data")
+    bufs = m._buffers
+    for k, v in bufs.items():
+        if v is not None and is_jax_array(v):
+            yield k, (bufs, k)
+    d = m.__dict__
+    for k, v in d.items():
+        if is_jax_array(v):
+            yield k, (d, k)
+
+
 def module_locations(modules: Iterable[Any]) -> list[Location]:
     """Every array location of ``modules``: parameter slots (each slot once),
     buffers, plain array attributes, in a fixed order."""
-    locs: list[Location] = []
     seen_slots: set[int] = set()
-    for m in modules:
-        for slot in m._parameters.values():
-            if slot is not None and id(slot) not in seen_slots:
-                seen_slots.add(id(slot))
-                locs.append((slot.__dict__, "data"))
-        bufs = m._buffers
-        for k, v in bufs.items():
-            if v is not None and is_jax_array(v):  # not an uninitialized (lazy) buffer
-                locs.append((bufs, k))
-        d = m.__dict__
-        for k, v in d.items():
-            if is_jax_array(v):
-                locs.append((d, k))
-    return locs
+    return [loc for m in modules for _, loc in _own_locations(m, seen_slots)]
+
+
+def named_locations(root: Any) -> Iterator[tuple[str, Any, Any]]:
+    """``(dotted name, container, key)`` for every array of ``root``'s state, in
+    ``module_locations`` order (tied parameters once, under their first name)."""
+    seen_slots: set[int] = set()
+    for prefix, m in root.named_modules():
+        dot = prefix + "." if prefix else ""
+        for k, (c, key) in _own_locations(m, seen_slots):
+            yield dot + k, c, key
 
 
 class Snapshot:

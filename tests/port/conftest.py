@@ -11,3 +11,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords and str(item.fspath).startswith(str(config.rootpath / "tests" / "port")):
             item.add_marker(skip)
+
+# Sources are torch model files used as test data (ported by the tests), not tests.
+collect_ignore_glob = ["sources/*"]

@@ -29,5 +29,6 @@ from jmod._src.random import (
     set_rng_state as set_rng_state,
 )
 from jmod.serialization import load as load, save as save
+from jmod import utils as utils  # noqa: I001  (jmod.utils.checkpoint)
 
 __version__ = "0.1.0"

@@ -142,6 +142,11 @@ def _checkpointed_call(function: Callable, args: tuple, kwargs: dict, policy: An
 
     out_dyn, changed_vals, new_vals = jax.checkpoint(pure, prevent_cse=prevent_cse, policy=policy)(state, dyn)
     changes = record["changes"]
+    from jmod.nn.utils.scan import _check_threaded
+
+    gen = default_generator.__dict__
+    keys = [(state[i], v) for i, v in zip(changes.changed_idx, changed_vals) if locs[i][0] is gen]
+    _check_threaded([b for b, _ in keys], [a for _, a in keys])
     for i, v in zip(changes.changed_idx, changed_vals):
         c, k = locs[i]
         c[k] = v

@@ -19,10 +19,19 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from jmod._src.arrays import is_tracer
+from jmod._src.errors import UnthreadedRandomStateError
 from jmod._src.random import default_generator
 from jmod._src.scope import Scope, is_participant
 
 __all__ = ["scan_blocks"]
+
+
+def _check_threaded(before: list, after: list) -> None:
+    """A concrete random key advanced to a traced one: a plain ``jax.jit`` is tracing and
+    cannot carry the new key out (as ``next_key`` itself reports)."""
+    if any(is_tracer(a) and not is_tracer(b) for a, b in zip(after, before)):
+        raise UnthreadedRandomStateError()
 
 _HOOK_DICTS = (
     "_forward_pre_hooks",
@@ -160,6 +169,7 @@ def scan_blocks(
             if i >= n_block_locs:
                 new_keys[i - n_block_locs] = v
         record["changed"] = tuple(i for i, _ in block_changes)
+        record["keys_changed"] = any(i >= n_block_locs for i in changes.changed_idx)
         return (y, new_keys), [v for _, v in block_changes]
 
     if checkpoint:
@@ -167,8 +177,10 @@ def scan_blocks(
 
         body = jax.checkpoint(body, prevent_cse=False, policy=_resolve_policy(policy))
     (out, new_keys), ys = jax.lax.scan(body, (input, keys), stacked, unroll=unroll)
-    for (c, k), v in zip(key_loc, new_keys):
-        c[k] = v
+    if record["keys_changed"]:
+        _check_threaded(keys, new_keys)
+        for (c, k), v in zip(key_loc, new_keys):
+            c[k] = v
     for j, stack in zip(record["changed"], ys):
         for i, block_locs in enumerate(locs):
             c, k = block_locs[j]

@@ -6,7 +6,7 @@ separate pytrees; ``jmod.jit`` compiles training steps that mutate modules and
 optimizers, and ``jmod.grad`` differentiates with respect to a module's parameters.
 """
 
-from jmod import errors as errors, func as func, nn as nn, optim as optim, parallel as parallel
+from jmod import errors as errors, func as func, nn as nn, optim as optim, parallel as parallel, utils as utils
 from jmod._src.autodiff import grad as grad, value_and_grad as value_and_grad
 from jmod._src.capture import capture as capture
 from jmod._src.jit import compile as compile, jit as jit
@@ -29,6 +29,5 @@ from jmod._src.random import (
     set_rng_state as set_rng_state,
 )
 from jmod.serialization import load as load, save as save
-from jmod import utils as utils  # noqa: I001  (jmod.utils.checkpoint)
 
 __version__ = "0.1.0"

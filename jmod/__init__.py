@@ -6,7 +6,15 @@ separate pytrees; ``jmod.jit`` compiles training steps that mutate modules and
 optimizers, and ``jmod.grad`` differentiates with respect to a module's parameters.
 """
 
-from jmod import amp as amp, errors as errors, func as func, nn as nn, optim as optim, parallel as parallel
+from jmod import (
+    amp as amp,
+    errors as errors,
+    func as func,
+    nn as nn,
+    optim as optim,
+    parallel as parallel,
+    utils as utils,
+)
 from jmod._src.amp import (
     autocast as autocast,
     get_autocast_dtype as get_autocast_dtype,

@@ -9,9 +9,11 @@ behaviour depends on which kernel its dispatcher picks (see
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import jax
@@ -216,8 +218,19 @@ def scaled_dot_product_attention(
     dropout_p = float(dropout_p)
     scale, rep_k, rep_v = _sdpa_check(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
     rng = next_key() if dropout_p > 0.0 else None
+    impl = _jax_attention_implementation(query, key, value, attn_mask, dropout_p, rep_k, rep_v)
     return _sdpa_core(
-        query, key, value, attn_mask, rng, scale=scale, is_causal=is_causal, dropout_p=dropout_p, rep_k=rep_k, rep_v=rep_v
+        query,
+        key,
+        value,
+        attn_mask,
+        rng,
+        scale=scale,
+        is_causal=is_causal,
+        dropout_p=dropout_p,
+        rep_k=rep_k,
+        rep_v=rep_v,
+        implementation=impl,
     )
 
 
@@ -314,10 +327,103 @@ def _sdpa_check(
     return float(scale), rep_k, rep_v
 
 
+# Whether scaled_dot_product_attention may use jax.nn.dot_product_attention (set False
+# to measure the math path: benchmarks/big_model.py attention-memory).
+_USE_JAX_ATTENTION = [True]
+
+
+@contextlib.contextmanager
+def _force_math_path(force: bool = True) -> Iterator[None]:
+    """Trace attention on the math path (``True``) or let it pick (``False``)."""
+    saved = _USE_JAX_ATTENTION[0]
+    _USE_JAX_ATTENTION[0] = not force
+    try:
+        yield
+    finally:
+        _USE_JAX_ATTENTION[0] = saved
+
+
+def _jax_attention_implementation(
+    query: jax.Array, key: jax.Array, value: jax.Array, attn_mask: Any, dropout_p: float, rep_k: int, rep_v: int
+) -> str | None:
+    """``"xla"`` (or ``"auto"`` on GPU for half precision) when ``jax.nn.dot_product_attention``
+    computes torch's numbers for these arguments, else ``None`` (the math path).
+
+    Faithful means: no dropout (jax's function has none); 4-D ``(B, H, L, E)`` inputs
+    without batch broadcasting; key and value of one shape (same heads, ``E == Ev``);
+    GQA through jax's head grouping (query head ``n`` uses key head ``n // G``, which is
+    torch's ``repeat_interleave``); float32/float64, whose logits and softmax jax keeps
+    in the input precision (for float16/bfloat16 its XLA path casts the weights to the
+    input dtype before the second matmul, where torch's CPU kernels stay in float32:
+    those take the math path on CPU; on GPU jax may pick cuDNN's fused kernel, as
+    torch's CUDA dispatcher picks its flash kernels).
+    """
+    if not _USE_JAX_ATTENTION[0] or dropout_p > 0.0:
+        return None
+    if not (query.ndim == key.ndim == value.ndim == 4) or key.shape != value.shape:
+        return None
+    B, H, L, E = query.shape
+    if key.shape[0] != B or L == 0 or key.shape[2] == 0 or key.shape[3] != E or rep_k != rep_v:
+        return None
+    if H != key.shape[1] * rep_k:
+        return None
+    if attn_mask is not None and jnp.broadcast_shapes(attn_mask.shape, (B, H, L, key.shape[2])) != (
+        B, H, L, key.shape[2]
+    ):
+        return None
+    name = jnp.dtype(query.dtype).name
+    if name in ("float32", "float64"):
+        return "xla"
+    if name in ("float16", "bfloat16") and jax.default_backend() == "gpu":
+        return "auto"
+    return None
+
+
+def _jax_attention(
+    q: jax.Array, k: jax.Array, v: jax.Array, attn_mask: Any, scale: float, is_causal: bool, implementation: str
+) -> jax.Array:
+    """torch's SDPA on ``jax.nn.dot_product_attention`` (see ``_jax_attention_implementation``).
+
+    torch's mask semantics on jax's arguments: a bool mask is jax's ``mask``; a float
+    mask becomes ``mask = (attn_mask != -inf)`` plus a finite ``bias`` (jax masks with a
+    large negative number, whose weights are exactly 0 like ``-inf``'s); rows with no
+    key left give 0, as torch's CPU kernels do (jax would average them). The scale is
+    applied to ``q`` before the product, in the order of the math path.
+    """
+    B, H, L, E = q.shape
+    S = k.shape[2]
+    mask = bias = None
+    if attn_mask is not None:
+        attn_mask = jnp.broadcast_to(attn_mask, (B, H, L, S))
+        if attn_mask.dtype == jnp.bool_:
+            mask = attn_mask
+        else:
+            mask = attn_mask != -jnp.inf
+            bias = jnp.where(mask, attn_mask, 0).astype(q.dtype)
+    t = lambda a: jnp.swapaxes(a, 1, 2)  # noqa: E731  (B, H, T, E) <-> (B, T, H, E)
+    out = jax.nn.dot_product_attention(
+        t(q * jnp.asarray(scale, q.dtype)),
+        t(k),
+        t(v),
+        bias=bias,
+        mask=mask,
+        scale=1.0,
+        is_causal=is_causal,
+        implementation=None if implementation == "auto" else implementation,
+    )
+    out = t(out)
+    if mask is not None:
+        live = mask
+        if is_causal:
+            live = live & jnp.tril(jnp.ones((L, S), jnp.bool_))
+        out = jnp.where(jnp.any(live, axis=-1, keepdims=True), out, 0)
+    return out
+
+
 # Compiled as one program per shape/configuration: eagerly, op-by-op dispatch would
 # compile every small operation separately (seconds for a transformer layer).
 @autocast_op("scaled_dot_product_attention")  # outside jax.jit: its cache does not know the autocast state
-@functools.partial(jax.jit, static_argnames=("scale", "is_causal", "dropout_p", "rep_k", "rep_v"))
+@functools.partial(jax.jit, static_argnames=("scale", "is_causal", "dropout_p", "rep_k", "rep_v", "implementation"))
 def _sdpa_core(
     query: jax.Array,
     key: jax.Array,
@@ -330,7 +436,10 @@ def _sdpa_core(
     dropout_p: float,
     rep_k: int,
     rep_v: int,
+    implementation: str | None = None,
 ) -> jax.Array:
+    if implementation is not None:
+        return _jax_attention(query, key, value, attn_mask, scale, is_causal, implementation)
     if rep_k > 1:
         key = jnp.repeat(key, rep_k, axis=-3)
     if rep_v > 1:
@@ -816,8 +925,19 @@ def _mha_forward(
     k = k.reshape(bsz, num_heads, src_len, head_dim)
     v = v.reshape(bsz, num_heads, src_len, head_dim)
     scale, rep_k, rep_v = _sdpa_check(q, k, v, attn_mask, dropout_p, is_causal, None, False)
+    impl = _jax_attention_implementation(q, k, v, attn_mask, dropout_p, rep_k, rep_v)
     attn_output = _sdpa_core(
-        q, k, v, attn_mask, rng, scale=scale, is_causal=is_causal, dropout_p=dropout_p, rep_k=rep_k, rep_v=rep_v
+        q,
+        k,
+        v,
+        attn_mask,
+        rng,
+        scale=scale,
+        is_causal=is_causal,
+        dropout_p=dropout_p,
+        rep_k=rep_k,
+        rep_v=rep_v,
+        implementation=impl,
     )
     attn_output = jnp.transpose(attn_output, (2, 0, 1, 3)).reshape(bsz * tgt_len, embed_dim)
     attn_output = _linear(attn_output, out_proj_weight, out_proj_bias)

@@ -31,6 +31,7 @@ from jmod.nn.utils.fusion import (
     fuse_linear_bn_weights as fuse_linear_bn_weights,
 )
 from jmod.nn.utils.init import skip_init as skip_init
+from jmod.nn.utils.scan import scan_blocks as scan_blocks  # jmod-specific, so not in __all__
 from jmod.nn.utils.spectral_norm import (
     remove_spectral_norm as remove_spectral_norm,
     spectral_norm as spectral_norm,

@@ -252,15 +252,10 @@ def _check_escaped(owner: JitFunction) -> None:
     tracers = [x for x in gc.get_referrers(trace) if isinstance(x, jax.core.Tracer)]
     if not tracers:
         return
-    try:
-        from jax._src.core import _why_alive
-
-        why = _why_alive({id(tracers)}, tracers[0])
-    except Exception:  # pragma: no cover - private helper moved
-        why = ""
-    holders = _holders(tracers)
+    del trace
+    holders, why = _holders(tracers)
     culprits = [h for h in hooks if _refers_to(h, holders)]
-    del trace, tracers, holders
+    del tracers, holders
     name = getattr(owner.fn, "__qualname__", repr(owner.fn))
     by = ""
     if culprits:
@@ -277,23 +272,44 @@ def _check_escaped(owner: JitFunction) -> None:
     )
 
 
-def _holders(tracers: list) -> set[int]:
-    """ids of the containers (dicts, lists, sets, tuples) that hold the leaked tracers,
-    up to a few levels up (a list inside the dict a hook writes)."""
+def _holders(tracers: list) -> tuple[set[int], str]:
+    """ids of the containers (dicts, lists, sets, tuples, instances' dicts) that hold the
+    leaked tracers, a few levels up (a list inside the dict a hook writes), and a line
+    per level saying where. One heap scan per level: this runs only on the error path."""
+    try:
+        from jax._src.core import _why_alive_container_info as where
+    except ImportError:  # pragma: no cover - private helper moved
+        def where(container: Any, child_id: int) -> str:
+            return f"<{type(container).__name__}>"
     seen: set[int] = set()
+    lines: list[tuple[bool, str]] = []
     frontier = list(tracers)
     skip = {id(tracers), id(frontier)}
     for _ in range(4):
+        ids = {id(o) for o in frontier}
         nxt = []
-        for obj in frontier:
-            for r in gc.get_referrers(obj):
-                if id(r) in skip or id(r) in seen or isinstance(r, types.FrameType):
-                    continue
-                if isinstance(r, (dict, list, set, tuple)):
-                    seen.add(id(r))
-                    nxt.append(r)
+        for r in gc.get_referrers(*frontier):
+            if id(r) in skip or id(r) in seen or isinstance(r, types.FrameType):
+                continue
+            if isinstance(r, (dict, list, set, tuple)):
+                seen.add(id(r))
+                nxt.append(r)
+                if len(lines) < 12:
+                    child = next((i for i in ids if _holds(r, i)), None)
+                    if child is not None:
+                        # dicts first: the user's `activation[name]` is one, JAX's own
+                        # bookkeeping lists are not
+                        lines.append((not isinstance(r, dict), f"held by {where(r, child)}"))
+        skip.add(id(nxt))
         frontier = nxt
-    return seen
+        if not frontier:
+            break
+    return seen, "\n".join(line for _, line in sorted(lines, key=lambda t: t[0])[:4])
+
+
+def _holds(container: Any, child_id: int) -> bool:
+    values = container.values() if isinstance(container, dict) else container
+    return any(id(v) == child_id for v in values)
 
 
 def _refers_to(hook: Any, holders: set[int]) -> bool:

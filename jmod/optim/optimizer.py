@@ -163,7 +163,7 @@ class Optimizer:
         >>> before = model.bias
         >>> grads = jmod.grad(lambda m: m(jnp.ones((1, 2))).sum())(model)
         >>> opt.step(grads)
-        >>> model.bias - before
+        >>> jnp.round(model.bias - before, 4)
         Array([-0.5], dtype=float32)
     """
 

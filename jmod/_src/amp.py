@@ -216,7 +216,7 @@ def cache_token() -> tuple:
 # compares this token on every call (a context-variable read).
 from jmod._src.binding import CALL_CONTEXT_PROVIDERS as _CALL_CONTEXT_PROVIDERS  # noqa: E402
 
-_CALL_CONTEXT_PROVIDERS.append(cache_token)
+_CALL_CONTEXT_PROVIDERS.append(_STATE.get)  # cache_token, without a Python frame per call
 
 
 def _lookup(state: tuple, device_type: str) -> tuple | None:

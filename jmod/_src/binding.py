@@ -280,6 +280,7 @@ class Binding:
         self.gen_loc: int | None = None  # the generator key's location index
         self.ids: tuple = ()
         self.meta: Any = None  # the trace result write_locs was computed for
+        self.handouts_seen = -1  # state.HANDOUTS after this binding's last call
         self.write_locs: list = []
 
     def participants(self) -> list[Any]:

@@ -57,9 +57,9 @@ from jmod._src.binding import (
 from jmod._src.errors import RetraceWarning, TracerEscapeError
 from jmod._src.host_hooks import HOOKS_RUN
 from jmod._src.porting_notes import add_porting_note, note_retrace
-from jmod._src.random import current_generator
+from jmod._src.random import _FORKED, current_generator, default_generator
 from jmod._src.scope import Changes, Scope, apply_effects, is_participant, write_new
-from jmod._src.state import HANDED_OUT
+from jmod._src.state import HANDED_OUT, HANDOUTS
 from jmod._src.tracebacks import filter_traceback
 
 __all__ = ["jit", "JitFunction", "compile"]
@@ -530,7 +530,7 @@ class JitFunction:
 
     # -------------------------------------------------------------------- calling
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        generator = current_generator()
+        generator = _FORKED.get() or default_generator  # current_generator(), inlined
         b = self._last
         dyn = None
         if (
@@ -554,29 +554,20 @@ class JitFunction:
             lock.acquire()
         if use_gen:
             b.generator_lock.acquire()
-        try:
-            return self._run(b, entry, dyn)
-        except Exception as e:
-            raise filter_traceback(e)  # noqa: B904 - the same exception, re-raised
-        finally:
-            if use_gen:
-                b.generator_lock.release()
-            for lock in reversed(locks):
-                lock.release()
-
-    def _run(self, b: Binding, entry: _Entry, dyn: list) -> Any:
         locs = b.locs
-        state = [c[k] for c, k in locs]
-        _CALL.binding = b
         try:
+            state = [c[k] for c, k in locs]
+            _CALL.binding = b
             if entry.compiled is None:
                 with entry.lock:
                     if entry.compiled is None:
                         entry.build(b, state, dyn)
             mut = [state[i] for i in entry.mut_idx]
+            handouts = HANDOUTS[0]
             if entry.donate:
                 getrefcount = sys.getrefcount
-                handed_out = HANDED_OUT
+                # Parameter arrays handed out since this binding's last call: none, usually.
+                handed_out = HANDED_OUT if b.handouts_seen != handouts else ()
                 for j in range(len(mut)):
                     if getrefcount(mut[j]) > _OWN_REFS or id(mut[j]) in handed_out:
                         # Someone else holds this array (a user variable, a second location)
@@ -598,7 +589,9 @@ class JitFunction:
                 done.extend(starmap(entry.compiled, (args,)))
                 if _TEST_AFTER_DISPATCH is not None:
                     _TEST_AFTER_DISPATCH()
-                return self._commit(b, done[0])
+                out = self._commit(b, done[0])
+                b.handouts_seen = handouts
+                return out
             except BaseException as e:
                 if done:
                     self._commit(b, done[0])  # finish the write-back, then report
@@ -608,8 +601,14 @@ class JitFunction:
                         "the participants' state could not be kept. Use jmod.jit(..., donate=False) to keep it."
                     )
                 raise
+        except Exception as e:
+            raise filter_traceback(e)  # noqa: B904 - the same exception, re-raised
         finally:
             _CALL.binding = None
+            if use_gen:
+                b.generator_lock.release()
+            for lock in reversed(locks):
+                lock.release()
 
     @staticmethod
     def _commit(b: Binding, result: tuple) -> Any:

@@ -42,6 +42,10 @@ Location = tuple[Any, Any]
 # ``jmod.jit`` donates a copy of such an array instead of the array itself. Written by
 # ``jmod.nn.parameter``; entries go when their slot hands out another array or dies.
 HANDED_OUT: dict[int, Any] = {}
+# How many times an array was added to HANDED_OUT: a compiled call that saw the same
+# count last time knows none of its current state arrays was handed out since (its
+# previous call replaced them all), and skips the per-array look-up.
+HANDOUTS = [0]
 
 
 class _ThreadScopes(threading.local):

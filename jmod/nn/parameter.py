@@ -28,7 +28,7 @@ import jax
 
 from jmod._src import structure
 from jmod._src.arrays import to_jax
-from jmod._src.state import HANDED_OUT
+from jmod._src.state import HANDED_OUT, HANDOUTS
 
 __all__ = [
     "Parameter",
@@ -141,6 +141,7 @@ class Parameter:
                 del _OWNERS[old]
             _OWNERS[key] = self._wref
             cell[0] = key
+            HANDOUTS[0] += 1
         return data
 
     # -- array-like conveniences for code that holds the slot itself

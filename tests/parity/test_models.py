@@ -374,11 +374,18 @@ def _resnet(rng):
     return j, t
 
 
-def test_resnet18():
-    # Eval and train in one test: the second reuses the first's eager kernels (under
-    # pytest-xdist two tests may run in different processes).
+@pytest.mark.parametrize(
+    "train",
+    [
+        False,
+        # Train mode is also checked step for step in the default run by
+        # tests/test_porting.py::test_resnet18_matches_torch_train_mode_sgd_steps_then_eval.
+        pytest.param(True, marks=pytest.mark.slow),
+    ],
+)
+def test_resnet18(train):
     rng = np.random.default_rng(1)
-    for train in (False, True):
+    for train in (train,):
         j, t = _resnet(rng)
         batches = [((_images(rng, 4, SIZE),), _labels(rng, 4)) for _ in range(3)]
         opts = _sgd(j, t, lr=0.05, momentum=0.9, weight_decay=1e-4)

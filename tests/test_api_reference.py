@@ -94,17 +94,13 @@ def public_modules() -> list[types.ModuleType]:
     return found
 
 
-def _resolve(path: str) -> object:
-    parts = path.split(".")
-    for i in range(len(parts), 0, -1):
-        try:
-            obj = importlib.import_module(".".join(parts[:i]))
-        except ImportError:
-            continue
-        for attr in parts[i:]:
-            obj = getattr(obj, attr)
-        return obj
-    raise ImportError(path)
+def _api_tables() -> types.ModuleType:
+    """docs/_griffe/api_tables.py: the docs' own resolver and table builder."""
+    sys.path.insert(0, str(ROOT / "docs" / "_griffe"))
+    import api_tables
+
+    return api_tables
+
 
 
 def _members(opts: str) -> list[str] | bool | None:
@@ -128,7 +124,7 @@ def documented() -> dict[int, list[str]]:
             continue
         for m in _DIRECTIVE.finditer(page.read_text()):
             path, members = m.group("path"), _members(m.group("opts"))
-            obj = _resolve(path)
+            obj = _api_tables()._resolve(path)
             out.setdefault(id(obj), []).append(path)
             if isinstance(obj, types.ModuleType):
                 names = public_names(obj) if members is None else {n: getattr(obj, n) for n in members or []}
@@ -157,9 +153,7 @@ def test_every_public_name_has_an_api_reference_entry():
 
 
 def test_each_reference_page_opens_with_its_summary_table():
-    sys.path.insert(0, str(ROOT / "docs" / "_griffe"))
-    import api_tables
-
+    api_tables = _api_tables()
     stale = []
     for page in sorted((ROOT / "docs" / "api").glob("*.md")):
         text = page.read_text()

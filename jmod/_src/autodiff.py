@@ -18,7 +18,7 @@ from typing import Any
 
 import jax
 
-from jmod._src.binding import lock_of
+from jmod._src.binding import ordered_locks
 from jmod._src.scope import Scope, apply_effects, is_participant, write_new
 from jmod._src.state import commit
 
@@ -197,7 +197,7 @@ def value_and_grad(
 
 @contextlib.contextmanager
 def _locked(participants: list) -> Any:
-    locks = sorted({id(p): lock_of(p) for p in participants}.values(), key=id)
+    locks = ordered_locks(participants)
     for lock in locks:
         lock.acquire()
     try:

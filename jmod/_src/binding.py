@@ -220,6 +220,12 @@ def lock_of(obj: Any) -> threading.RLock:
     return lock
 
 
+def ordered_locks(objs: list) -> list[threading.RLock]:
+    """The objects' locks, each once, in one global order (by id): two calls that share
+    objects take them in the same order and cannot deadlock."""
+    return sorted({id(o): lock_of(o) for o in objs}.values(), key=id)
+
+
 def _committed_sharding(x: Any) -> Any:
     """The sharding of a committed ``jax.Array`` (one placed on purpose), else None
     (also for tracers: a call nested in another transformation has no placement)."""
@@ -272,7 +278,7 @@ class Binding:
             structure.watch(p, self.signal)
         # Locks of the argument participants in a global order (no deadlock between two
         # calls that share objects); the generator's is taken separately.
-        self.locks = sorted({id(p): lock_of(p) for p in parts}.values(), key=id)
+        self.locks = ordered_locks(parts)
         self.generator_lock = lock_of(generator)
         dyn_index = [i for i, k in enumerate(self.kinds) if k == 0]
         self.donate_dyn = tuple(j for j, i in enumerate(dyn_index) if i in donate_pos)

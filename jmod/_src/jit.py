@@ -55,7 +55,7 @@ from jmod._src.binding import (
     call_context,
 )
 from jmod._src.errors import RetraceWarning, TracerEscapeError
-from jmod._src.host_hooks import HOOKS_RUN
+from jmod._src.host_hooks import HOOKS_RUN, _hook_name
 from jmod._src.porting_notes import add_porting_note, note_retrace
 from jmod._src.random import _FORKED, current_generator, default_generator
 from jmod._src.scope import Changes, Scope, apply_effects, is_participant, write_new
@@ -164,7 +164,7 @@ class _Entry:
         meta = _Meta(out_tree, out_static, changes._replace(changed_vals=[], new_vals=[]), bump)
         # The trace's static results ride in the output treedef as the key of a one-entry
         # dict: plain containers are unflattened by C++, so no Python runs between the
-        # end of the compiled call and jmod holding its results (see _run).
+        # end of the compiled call and jmod holding its results (see __call__).
         return out_dyn, changes.changed_vals, changes.new_vals, {meta: None}
 
     def build(self, b: Binding, state: list, dyn: list) -> None:
@@ -328,11 +328,6 @@ def _refers_to(hook: Any, holders: set[int]) -> bool:
     if code is not None and g is not None:
         return any(id(g.get(n)) in holders for n in code.co_names if n in g)
     return False
-
-
-def _hook_name(hook: Any) -> str:
-    fn = getattr(hook, "hook", hook)
-    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
 
 
 def _is_sharding_leaf(x: Any) -> bool:
